@@ -1,0 +1,16 @@
+#include "kernels/kernels.h"
+
+#include "kernels/ref/ref.h"
+
+namespace krun {
+
+const Kernels & kernels_ref() {
+    static const Kernels table{"reference", ref::gemm, ref::conv2d, ref::depthwise_conv2d, ref::pool2d,
+                               ref::unary, ref::binary, ref::softmax};
+    return table;
+}
+
+// No fast kernels yet: the reference is the fallback for every entry.
+const Kernels & kernels_fast() { return kernels_ref(); }
+
+}  // namespace krun

@@ -1,0 +1,101 @@
+// Kernels: math on raw float pointers. No allocation, no exceptions, no shapes objects.
+//
+// Each kernel has a scalar reference (kernels/ref/, the semantics, written to be checked against
+// the Keras/TF rule line by line) and may have a fast version with the same signature. Layers
+// only call kernels through a Kernels table, so the whole model can run on either.
+#pragma once
+
+#include <cstdint>
+
+namespace krun {
+
+// C[m x n] = A[m x k] * B[k x n] (+ bias[n] broadcast over rows when bias is not null).
+// Row-major with leading dimensions (elements). With accumulate, C += A*B (bias still added).
+struct GemmArgs {
+    int64_t m = 0, n = 0, k = 0;
+    const float * a = nullptr;
+    int64_t lda = 0;
+    const float * b = nullptr;
+    int64_t ldb = 0;
+    const float * bias = nullptr;
+    float * c = nullptr;
+    int64_t ldc = 0;
+    bool accumulate = false;
+};
+
+// NHWC convolution, kernel [kernel_h, kernel_w, in_channels / groups, out_channels] (Keras HWIO).
+// Output pixel (y, x) reads input rows y*stride_h - pad_top + i*dilation_h; rows outside the
+// input read as zero. Output channel o uses the input channels of group o / (out_channels/groups).
+struct Conv2dArgs {
+    int64_t batch = 0, in_h = 0, in_w = 0, in_channels = 0;
+    int64_t out_h = 0, out_w = 0, out_channels = 0;
+    int64_t kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;
+    int64_t pad_top = 0, pad_left = 0, groups = 1;
+    const float * input = nullptr;
+    const float * kernel = nullptr;
+    const float * bias = nullptr;  // [out_channels] or null
+    float * output = nullptr;
+};
+
+// NHWC depthwise convolution, kernel [kernel_h, kernel_w, in_channels, depth_multiplier]; output
+// channel c*depth_multiplier + m is input channel c convolved with kernel[:, :, c, m]. Geometry as
+// Conv2dArgs (out_channels = in_channels * depth_multiplier, groups unused).
+struct DepthwiseConv2dArgs {
+    Conv2dArgs geometry;
+    int64_t depth_multiplier = 1;
+};
+
+// NHWC max/average pooling. Cells outside the input are ignored: max skips them and average
+// divides by the number of cells inside the input (tf.nn.avg_pool with SAME padding).
+struct Pool2dArgs {
+    int64_t batch = 0, in_h = 0, in_w = 0, channels = 0, out_h = 0, out_w = 0;
+    int64_t pool_h = 1, pool_w = 1, stride_h = 1, stride_w = 1, pad_top = 0, pad_left = 0;
+    bool is_max = true;
+    const float * input = nullptr;
+    float * output = nullptr;
+};
+
+// Element-wise functions. Where Keras 2 and Keras 3 differ, both exist (the caller picks).
+enum class Unary {
+    Linear, Relu, Relu6, Sigmoid, Tanh, Exponential,
+    HardSigmoidKeras2,  // clip(0.2x + 0.5, 0, 1)
+    HardSigmoidKeras3,  // relu6(x + 3) / 6
+    HardSilu,           // x * relu6(x + 3) / 6 (Keras 3 hard_silu / hard_swish)
+    Elu,                // alpha: x > 0 ? x : alpha (e^x - 1)
+    Selu, Gelu, GeluTanh, Softplus, Softsign, Swish, Mish,
+    LeakyRelu,          // alpha: negative slope
+    Celu,               // alpha
+    HardTanh, HardShrink, SoftShrink, TanhShrink,  // alpha: threshold (shrinks)
+    SparsePlus, SparseSigmoid, Squareplus, LogSigmoid,
+    Threshold,          // alpha: threshold, beta: default value (Keras 3 threshold)
+    Square, Sqrt, Rsqrt, Negative, Abs, Log, Reciprocal,
+};
+
+struct UnaryArgs {
+    Unary op = Unary::Linear;
+    float alpha = 0.f;
+    float beta = 0.f;
+};
+
+enum class Binary { Add, Subtract, Multiply, Divide, Maximum, Minimum, Power, SquaredDifference };
+
+struct Kernels {
+    const char * name;
+    void (*gemm)(const GemmArgs & args);
+    void (*conv2d)(const Conv2dArgs & args);
+    void (*depthwise_conv2d)(const DepthwiseConv2dArgs & args);
+    void (*pool2d)(const Pool2dArgs & args);
+    // y[i] = f(x[i]) for i < n; x and y may be the same pointer.
+    void (*unary)(const UnaryArgs & op, const float * x, float * y, int64_t n);
+    // y[i] = a[i * a_step] (op) b[i * b_step] for i < n; steps are 0 (broadcast) or 1.
+    void (*binary)(Binary op, const float * a, int64_t a_step, const float * b, int64_t b_step, float * y, int64_t n);
+    // Softmax (or log-softmax) along the middle axis of [outer, axis_len, inner].
+    void (*softmax)(const float * x, float * y, int64_t outer, int64_t axis_len, int64_t inner, bool log);
+};
+
+// The scalar reference kernels.
+const Kernels & kernels_ref();
+// The fastest kernels for this CPU (reference where no fast version exists).
+const Kernels & kernels_fast();
+
+}  // namespace krun

@@ -1,0 +1,170 @@
+// Weight binding by name (format-spec 2.5-2.7), never by manifest position alone:
+//  1. `.keras` files: `layers/<snake class>[_k]/.../vars/<i>` keys computed from the config;
+//  2. h5 names `<scopes>/<layer name>/<cell scopes>/<weight>`: the layer name matched exactly,
+//     after a model scope (Keras 3 Sequential), before a cell scope (RNN cells, Bidirectional),
+//     or with TF1's `_1` suffix;
+//  3. bare names (Keras 3.0-3.2 h5: "kernel"): the converter wrote layer groups in sorted name
+//     order, so the k-th bare "kernel" goes to the k-th layer (by name) that needs a kernel.
+#include <algorithm>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "loader/weights.h"
+
+namespace krun {
+
+namespace {
+
+struct Target {
+    LayerRecord * record = nullptr;
+    size_t slot = 0;
+};
+
+std::vector<std::string> split(const std::string & s) {
+    std::vector<std::string> parts;
+    std::string cur;
+    for (char c : s) {
+        if (c == '/') { parts.push_back(cur); cur.clear(); }
+        else cur += c;
+    }
+    parts.push_back(cur);
+    return parts;
+}
+
+bool starts_with(const std::string & s, const std::string & prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
+
+// How well layer name `layer` explains scope path `scope` (lower is better; -1: not at all).
+// `rest` receives the components after the layer name (cell scopes).
+int scope_score(const std::string & scope, const std::string & layer, std::string & rest) {
+    rest.clear();
+    if (scope == layer) return 0;
+    const size_t n = layer.size();
+    if (scope.size() > n && scope.compare(scope.size() - n, n, layer) == 0 && scope[scope.size() - n - 1] == '/') return 1;
+    if (starts_with(scope, layer + "/")) {
+        rest = scope.substr(n + 1);
+        return 2;
+    }
+    const size_t inner = scope.find("/" + layer + "/");
+    if (inner != std::string::npos) {
+        rest = scope.substr(inner + n + 2);
+        return 3;
+    }
+    // TF1 graph-mode artefact: variables of layer `conv2d_10` named `conv2d_10_1/...`.
+    static const std::regex suffix("^(.*)_\\d+$");
+    std::smatch m;
+    const std::string first = split(scope)[0];
+    if (std::regex_match(first, m, suffix) && m[1] == layer && scope == first) return 4;
+    return -1;
+}
+
+// True when the cell scopes `rest` agree with the slot's hint (forward/backward, cell name).
+bool hint_matches(const std::string & rest, const std::string & hint) {
+    if (hint.empty()) return true;
+    for (const std::string & part : split(rest))
+        if (starts_with(part, hint)) return true;
+    return false;
+}
+
+}  // namespace
+
+std::string bind_weights(Graph & graph, std::vector<ManifestWeight> & weights, const std::string & model_path) {
+    std::ostringstream notes;
+    std::map<std::string, int> name_counts;
+    for (const ManifestWeight & w : weights) ++name_counts[w.name];
+    for (const auto & [name, count] : name_counts)
+        if (count > 1) notes << "note: weight name '" << name << "' appears " << count << " times in the manifest; bound in manifest order\n";
+
+    std::map<std::string, Target> keras_keys;
+    for (LayerRecord & r : graph.layers())
+        for (size_t s = 0; s < r.layer->weight_slots().size(); ++s) {
+            const std::string & path = r.layer->weight_slots()[s].keras_path;
+            if (!r.keras_path.empty()) keras_keys[r.keras_path + path] = {&r, s};
+            keras_keys[r.legacy_path + path] = {&r, s};
+        }
+
+    auto bind = [&](ManifestWeight & w, const Target & t) {
+        WeightSlot & slot = t.record->layer->weight_slots()[t.slot];
+        slot.value = w.value;
+        slot.source = w.name;
+    };
+
+    std::vector<ManifestWeight *> unmatched;
+    for (ManifestWeight & w : weights) {
+        auto key = keras_keys.find(w.name);
+        if (key != keras_keys.end() && !key->second.record->layer->weight_slots()[key->second.slot].bound()) {
+            bind(w, key->second);
+            continue;
+        }
+        const size_t cut = w.name.rfind('/');
+        if (cut == std::string::npos) {
+            unmatched.push_back(&w);
+            continue;
+        }
+        const std::string scope = w.name.substr(0, cut), short_name = w.name.substr(cut + 1);
+        Target best;
+        int best_score = 99;
+        for (LayerRecord & r : graph.layers()) {
+            std::string rest;
+            const int score = scope_score(scope, r.layer->name(), rest);
+            if (score < 0 || score >= best_score) continue;
+            const std::vector<WeightSlot> & slots = r.layer->weight_slots();
+            for (size_t s = 0; s < slots.size(); ++s)
+                if (slots[s].name == short_name && !slots[s].bound() && hint_matches(rest, slots[s].scope_hint)) {
+                    best = {&r, s};
+                    best_score = score;
+                    break;
+                }
+        }
+        if (best.record) bind(w, best);
+        else unmatched.push_back(&w);
+    }
+
+    // Bare names: layer groups were written in sorted layer-name order.
+    std::vector<LayerRecord *> by_name;
+    for (LayerRecord & r : graph.layers()) by_name.push_back(&r);
+    std::stable_sort(by_name.begin(), by_name.end(),
+                     [](const LayerRecord * a, const LayerRecord * b) { return a->layer->name() < b->layer->name(); });
+    std::vector<ManifestWeight *> left;
+    for (ManifestWeight * w : unmatched) {
+        bool done = false;
+        if (w->name.find('/') == std::string::npos)
+            for (LayerRecord * r : by_name) {
+                std::vector<WeightSlot> & slots = r->layer->weight_slots();
+                for (size_t s = 0; s < slots.size() && !done; ++s)
+                    if (slots[s].name == w->name && !slots[s].bound()) {
+                        bind(*w, {r, s});
+                        notes << "note: bare weight name '" << w->name << "' (" << w->where << ") bound to layer '"
+                              << r->layer->name() << "' by sorted layer order\n";
+                        done = true;
+                    }
+                if (done) break;
+            }
+        if (!done) left.push_back(w);
+    }
+    if (!left.empty()) {
+        std::string names;
+        for (size_t i = 0; i < left.size() && i < 8; ++i) names += (i ? ", '" : "'") + left[i]->name + "'";
+        if (left.size() > 8) names += cat(" and ", left.size() - 8, " more");
+        std::string expected;
+        for (LayerRecord & r : graph.layers())
+            for (const WeightSlot & s : r.layer->weight_slots())
+                if (!s.bound()) expected += cat(expected.empty() ? "" : ", ", r.layer->name(), "/", s.name);
+        fail(model_path, ": ", left.size(), " manifest weight(s) match no layer weight: ", names,
+             expected.empty() ? std::string(" (every layer weight is already bound)")
+                              : cat("; layer weights still unbound: ", expected));
+    }
+
+    std::ostringstream report;
+    for (const LayerRecord & r : graph.layers()) {
+        if (r.layer->weight_slots().empty()) continue;
+        report << "  " << r.layer->name() << " (" << r.layer->class_name() << "):";
+        for (const WeightSlot & s : r.layer->weight_slots())
+            report << " " << s.name << (s.scope_hint.empty() ? "" : "[" + s.scope_hint + "]") << " <- "
+                   << (s.bound() ? s.source + " " + shape_string(s.value.shape()) : std::string("MISSING")) << ";";
+        report << "\n";
+    }
+    return report.str() + notes.str();
+}
+
+}  // namespace krun

@@ -1,0 +1,72 @@
+// krun::Model: model.json -> ModelDesc -> layers -> weights bound -> graph expanded.
+#include <iomanip>
+#include <sstream>
+
+#include "loader/model_json.h"
+#include "loader/weights.h"
+
+namespace krun {
+
+Model Model::load(const std::string & model_json_path, const Options & options) {
+    ModelFile file = read_model_json(model_json_path);
+    auto graph = std::make_shared<Graph>(file.top, file.keras);
+    graph->options = options;
+    graph->producer = file.producer;
+    std::vector<ManifestWeight> weights =
+        read_weights(file.document.contains("weightsManifest") ? file.document["weightsManifest"] : Json(), file.folder,
+                     file.path);
+    graph->binding_report = bind_weights(*graph, weights, file.path);
+    for (LayerRecord & r : graph->layers()) {
+        try {
+            r.layer->prepare();
+        } catch (const Error & e) {
+            fail(file.path, ": ", e.what());
+        }
+    }
+    try {
+        graph->expand(file.top);
+    } catch (const Error & e) {
+        fail(file.path, ": ", e.what());
+    }
+    Model model;
+    model.graph_ = graph;
+    return model;
+}
+
+std::vector<Tensor> Model::run(const std::vector<Tensor> & inputs) const {
+    KRUN_CHECK(graph_, "Model::run on a model that was not loaded");
+    return graph_->run(inputs, graph_->options.reference_kernels ? kernels_ref() : kernels_fast());
+}
+
+const std::vector<TensorInfo> & Model::inputs() const { return graph_->inputs(); }
+const std::vector<TensorInfo> & Model::outputs() const { return graph_->outputs(); }
+std::string Model::producer() const { return graph_->producer; }
+
+std::string Model::summary() const {
+    const Graph & g = *graph_;
+    std::ostringstream out;
+    out << "Producer: " << g.producer << "\n";
+    out << std::left << std::setw(40) << "Layer (type)" << std::setw(28) << "Output Shape" << "Param #\n";
+    out << std::string(80, '=') << "\n";
+    for (const TensorInfo & in : g.inputs())
+        out << std::setw(40) << (in.name + " (InputLayer)") << std::setw(28) << shape_string(in.shape) << "0\n";
+    int64_t total = 0;
+    const Layer * previous = nullptr;
+    for (const Graph::Node & node : g.nodes()) {
+        std::string shapes;
+        for (int v : node.outputs) shapes += (shapes.empty() ? "" : " ") + shape_string(g.value_spec(v).shape);
+        // A shared layer's later calls show no parameters: they are counted once.
+        const bool first_call = node.layer != previous && std::find_if(g.nodes().data(), &node, [&](const Graph::Node & n) {
+                                                               return n.layer == node.layer;
+                                                           }) == &node;
+        const int64_t params = first_call ? node.layer->parameter_count() : 0;
+        total += params;
+        out << std::setw(40) << (node.layer->name() + " (" + node.layer->class_name() + ")") << std::setw(28) << shapes
+            << params << "\n";
+        previous = node.layer;
+    }
+    out << std::string(80, '=') << "\nTotal params: " << total << "\n\nWeight binding:\n" << g.binding_report;
+    return out.str();
+}
+
+}  // namespace krun

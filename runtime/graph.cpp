@@ -1,0 +1,308 @@
+#include "graph.h"
+
+#include <regex>
+#include <set>
+
+namespace krun {
+
+namespace {
+
+bool is_model_class(const std::string & c) { return c == "Sequential" || c == "Functional" || c == "Model"; }
+
+// keras.src.utils.naming.to_snake_case: the key of a layer in `.keras` weight files.
+std::string to_snake_case(const std::string & name) {
+    std::string s = std::regex_replace(name, std::regex("\\W+"), "");
+    s = std::regex_replace(s, std::regex("(.)([A-Z][a-z]+)"), "$1_$2");
+    s = std::regex_replace(s, std::regex("([a-z])([A-Z])"), "$1_$2");
+    for (char & c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+// A model's own calls are numbered from 1 in Keras 2 list refs (node 0 is the model's internal
+// node) when it is a Functional, or a Sequential with an InputLayer (format-spec 1.10).
+int64_t nested_call_index(const LayerEntry & entry, int64_t node, bool list_refs, bool model_level_ref) {
+    const ModelDesc & m = *entry.nested;
+    const bool offset = (list_refs || model_level_ref) &&
+                        (m.class_name != "Sequential" || (list_refs && m.first_layer_is_input));
+    const int64_t calls = static_cast<int64_t>(std::max<size_t>(entry.calls.size(), 1));
+    const int64_t adjusted = offset ? node - 1 : node;
+    // Files from producers that do not follow the rule exactly: keep the index when it is the
+    // only one in range.
+    if (adjusted < 0 || adjusted >= calls) return node;
+    return adjusted;
+}
+
+}  // namespace
+
+Graph::Graph(const ModelDesc & top, KerasVersion keras) : keras_(keras) { create_layers(top, ""); }
+
+void Graph::create_layers(const ModelDesc & model, const std::string & keras_prefix) {
+    std::map<std::string, int> key_counts;
+    for (const LayerEntry & entry : model.layers) {
+        // `.keras` files number layers per class within each model; Sequential's InputLayer and
+        // Keras 3 operation nodes are not in `model.layers`, so they take no number.
+        std::string key_path;
+        const bool listed = !entry.is_operation && !(model.class_name == "Sequential" && entry.class_name == "InputLayer");
+        if (listed) {
+            const std::string snake = to_snake_case(entry.class_name);
+            const int count = key_counts[snake]++;
+            key_path = keras_prefix + "layers/" + (count ? cat(snake, "_", count) : snake) + "/";
+        }
+        if (entry.nested) {
+            create_layers(*entry.nested, key_path);
+            continue;
+        }
+        if (entry.class_name == "InputLayer") continue;
+        LayerDesc desc;
+        desc.name = entry.name;
+        desc.class_name = entry.class_name;
+        desc.config = entry.config;
+        desc.keras = keras_;
+        desc.first_call = entry.calls.empty() ? nullptr : &entry.calls[0];
+        desc.is_operation = entry.is_operation;
+        LayerRecord record;
+        record.layer = make_layer(desc);
+        record.keras_path = key_path;
+        record.legacy_path = keras_prefix + "_layer_checkpoint_dependencies/" + entry.name + "/";
+        record.model_name = model.name;
+        layer_of_[&entry] = record.layer.get();
+        layers_.push_back(std::move(record));
+    }
+}
+
+int Graph::add_value(Spec spec) {
+    specs_.push_back(std::move(spec));
+    return static_cast<int>(specs_.size()) - 1;
+}
+
+int Graph::add_constant(const Json & value, const std::string & context) {
+    Shape shape;
+    std::vector<float> values;
+    // Nested lists of numbers (TF converts Python scalars and lists to float32 tensors).
+    const Json * level = &value;
+    while (level->is_array()) {
+        shape.push_back(static_cast<int64_t>(level->size()));
+        if (level->empty()) break;
+        level = &(*level)[0];
+    }
+    std::function<void(const Json &, size_t)> flatten = [&](const Json & v, size_t depth) {
+        if (depth == shape.size()) {
+            KRUN_CHECK(v.is_number(), context, ": constant operand should be numeric, found ", v.dump());
+            values.push_back(static_cast<float>(v.get<double>()));
+            return;
+        }
+        KRUN_CHECK(v.is_array() && static_cast<int64_t>(v.size()) == shape[depth], context,
+                   ": constant operand is not a rectangular array: ", value.dump());
+        for (const Json & e : v) flatten(e, depth + 1);
+    };
+    flatten(value, 0);
+    const int id = add_value({shape, DType::Float32});
+    constants_.emplace(id, Tensor(shape, values));
+    return id;
+}
+
+std::vector<int> Graph::add_node(Layer * layer, std::vector<int> inputs) {
+    std::vector<Spec> in_specs;
+    for (int v : inputs) in_specs.push_back(specs_[v]);
+    std::vector<Spec> out_specs = layer->infer(in_specs);
+    Node node;
+    node.layer = layer;
+    node.inputs = std::move(inputs);
+    for (Spec & s : out_specs) node.outputs.push_back(add_value(std::move(s)));
+    nodes_.push_back(node);
+    return nodes_.back().outputs;
+}
+
+void Graph::expand(const ModelDesc & top) {
+    if (top.class_name == "Sequential") {
+        KRUN_CHECK(top.has_input_spec, "model '", top.name,
+                   "': Sequential model has no input shape (no InputLayer and no batch_input_shape on its first layer)");
+        input_values_.push_back(add_value(top.input_spec));
+        inputs_.push_back({top.layers.empty() ? top.name : top.layers[0].name, top.input_spec.shape, top.input_spec.dtype});
+    } else {
+        for (const Operand & ref : top.inputs) {
+            const LayerEntry * entry = nullptr;
+            for (const LayerEntry & e : top.layers)
+                if (e.name == ref.layer) entry = &e;
+            KRUN_CHECK(entry && entry->class_name == "InputLayer", "model '", top.name, "': input_layers names '",
+                       ref.layer, "', which is not an InputLayer of the model");
+            input_values_.push_back(add_value(entry->input_spec));
+            inputs_.push_back({ref.layer, entry->input_spec.shape, entry->input_spec.dtype});
+        }
+    }
+    output_values_ = expand_model(top, input_values_);
+    for (size_t i = 0; i < output_values_.size(); ++i) {
+        const std::string name = top.class_name == "Sequential"
+                                     ? (top.layers.empty() ? top.name : top.layers.back().name)
+                                     : top.outputs.at(i).layer;
+        outputs_.push_back({name, specs_[output_values_[i]].shape, specs_[output_values_[i]].dtype});
+    }
+
+    last_use_.assign(specs_.size(), -1);
+    for (size_t n = 0; n < nodes_.size(); ++n)
+        for (int v : nodes_[n].inputs) last_use_[v] = static_cast<int>(n);
+    for (int v : output_values_) last_use_[v] = -1;
+}
+
+std::vector<int> Graph::expand_model(const ModelDesc & model, const std::vector<int> & inputs) {
+    return model.class_name == "Sequential" ? expand_sequential(model, inputs) : expand_functional(model, inputs);
+}
+
+std::vector<int> Graph::expand_sequential(const ModelDesc & model, const std::vector<int> & inputs) {
+    KRUN_CHECK(inputs.size() == 1, "model '", model.name, "' (Sequential): called with ", inputs.size(),
+               " inputs, expects 1");
+    std::vector<int> current = inputs;
+    for (const LayerEntry & entry : model.layers) {
+        if (entry.class_name == "InputLayer") continue;
+        KRUN_CHECK(current.size() == 1, "model '", model.name, "' (Sequential): layer '", entry.name,
+                   "' receives ", current.size(), " tensors from the previous layer; Sequential layers take one");
+        current = entry.nested ? expand_model(*entry.nested, current) : add_node(layer_of_.at(&entry), current);
+    }
+    return current;
+}
+
+std::vector<int> Graph::expand_functional(const ModelDesc & model, const std::vector<int> & inputs) {
+    KRUN_CHECK(inputs.size() == model.inputs.size(), "model '", model.name, "': called with ", inputs.size(),
+               " inputs, expects ", model.inputs.size());
+    std::map<std::string, const LayerEntry *> by_name;
+    for (const LayerEntry & e : model.layers) {
+        KRUN_CHECK(by_name.emplace(e.name, &e).second, "model '", model.name, "': two layers are named '", e.name, "'");
+    }
+    // (layer name, call index, output index) -> value id
+    std::map<std::tuple<std::string, int64_t, int64_t>, int> produced;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        const std::string & name = model.inputs[i].layer;
+        KRUN_CHECK(by_name.count(name), "model '", model.name, "': input_layers names unknown layer '", name, "'");
+        produced[{name, 0, 0}] = inputs[i];
+    }
+    auto call_index = [&](const LayerEntry & producer, int64_t node, bool model_level) {
+        return producer.nested ? nested_call_index(producer, node, model.list_refs, model_level) : node;
+    };
+    auto lookup = [&](const Operand & ref, bool model_level) -> const int * {
+        auto p = by_name.find(ref.layer);
+        if (p == by_name.end()) return nullptr;
+        auto it = produced.find({ref.layer, call_index(*p->second, ref.node, model_level), ref.tensor});
+        return it == produced.end() ? nullptr : &it->second;
+    };
+
+    // Keras' reconstruction order: sweep the layer list until no queued call can run; a call runs
+    // once all its tensor operands exist, which handles shared layers at different depths.
+    std::set<std::pair<const LayerEntry *, size_t>> done;
+    size_t total = 0;
+    for (const LayerEntry & e : model.layers)
+        if (e.class_name != "InputLayer") total += e.calls.size();
+    while (done.size() < total) {
+        const size_t before = done.size();
+        for (const LayerEntry & entry : model.layers) {
+            if (entry.class_name == "InputLayer") continue;
+            for (size_t k = 0; k < entry.calls.size(); ++k) {
+                if (done.count({&entry, k})) continue;
+                const NodeDesc & call = entry.calls[k];
+                std::vector<int> args;
+                bool ready = true;
+                for (const Operand & op : call.operands) {
+                    if (!op.is_tensor) continue;
+                    KRUN_CHECK(by_name.count(op.layer), "model '", model.name, "': layer '", entry.name,
+                               "' takes its input from unknown layer '", op.layer, "'");
+                    const int * v = lookup(op, false);
+                    if (!v) { ready = false; break; }
+                    args.push_back(*v);
+                }
+                if (!ready) continue;
+                std::vector<int> outs;
+                if (entry.nested) {
+                    outs = expand_model(*entry.nested, args);
+                } else {
+                    Layer * layer = layer_of_.at(&entry);
+                    if (layer->accepts_constant_operands()) {
+                        args.clear();
+                        for (const Operand & op : call.operands)
+                            args.push_back(op.is_tensor ? *lookup(op, false) : add_constant(op.constant, layer->context()));
+                    }
+                    outs = add_node(layer, args);
+                }
+                for (size_t t = 0; t < outs.size(); ++t) produced[{entry.name, static_cast<int64_t>(k), static_cast<int64_t>(t)}] = outs[t];
+                done.insert({&entry, k});
+            }
+        }
+        if (done.size() == before) {
+            // Name the first call that cannot run and the tensor it waits for.
+            for (const LayerEntry & entry : model.layers)
+                for (size_t k = 0; k < entry.calls.size(); ++k) {
+                    if (entry.class_name == "InputLayer" || done.count({&entry, k})) continue;
+                    for (const Operand & op : entry.calls[k].operands)
+                        if (op.is_tensor && !lookup(op, false))
+                            fail("model '", model.name, "': call ", k, " of layer '", entry.name, "' needs output ",
+                                 op.tensor, " of call ", op.node, " of layer '", op.layer,
+                                 "', which no call produces (missing node index or a cycle)");
+                }
+            fail("model '", model.name, "': the layer graph cannot be ordered");
+        }
+    }
+
+    std::vector<int> outputs;
+    for (const Operand & ref : model.outputs) {
+        const int * v = lookup(ref, true);
+        KRUN_CHECK(v, "model '", model.name, "': output_layers names output ", ref.tensor, " of call ", ref.node,
+                   " of layer '", ref.layer, "', which does not exist");
+        outputs.push_back(*v);
+    }
+    return outputs;
+}
+
+std::vector<Tensor> Graph::run(const std::vector<Tensor> & inputs, const Kernels & kernels) const {
+    KRUN_CHECK(inputs.size() == input_values_.size(), "model expects ", input_values_.size(), " input(s), got ",
+               inputs.size());
+    std::vector<Tensor> values(specs_.size());
+    for (const auto & [id, tensor] : constants_) values[id] = tensor;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        const TensorInfo & info = inputs_[i];
+        const Tensor & given = inputs[i];
+        bool match = given.rank() == static_cast<int64_t>(info.shape.size());
+        for (size_t d = 0; match && d < info.shape.size(); ++d)
+            match = info.shape[d] < 0 || info.shape[d] == given.shape()[d];
+        KRUN_CHECK(match, "input ", i, " ('", info.name, "'): expected shape ", shape_string(info.shape), ", got ",
+                   shape_string(given.shape()));
+        if (given.dtype() == info.dtype) {
+            values[input_values_[i]] = given;
+            continue;
+        }
+        // Keras casts: integer inputs (Embedding indices) truncate floats; float inputs take ints.
+        Tensor converted(given.shape(), info.dtype);
+        for (int64_t e = 0; e < given.size(); ++e) {
+            if (info.dtype == DType::Int32) {
+                const float f = given.data()[e];
+                KRUN_CHECK(f == f && f > -2147483648.f && f < 2147483648.f, "input ", i, " ('", info.name,
+                           "'): value ", f, " cannot be converted to int32");
+                converted.data_i32()[e] = static_cast<int32_t>(f);
+            } else {
+                converted.data()[e] = static_cast<float>(given.data_i32()[e]);
+            }
+        }
+        values[input_values_[i]] = converted;
+    }
+
+    std::vector<const Tensor *> in;
+    std::vector<Spec> in_specs;
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+        const Node & node = nodes_[n];
+        in.clear();
+        in_specs.clear();
+        for (int v : node.inputs) {
+            in.push_back(&values[v]);
+            in_specs.push_back({values[v].shape(), values[v].dtype()});
+        }
+        const std::vector<Spec> out_specs = node.layer->infer(in_specs);
+        std::vector<Tensor> outs;
+        for (const Spec & s : out_specs) outs.emplace_back(s.shape, s.dtype);
+        node.layer->run(in, outs, kernels);
+        for (size_t o = 0; o < outs.size(); ++o) values[node.outputs[o]] = std::move(outs[o]);
+        for (int v : node.inputs)
+            if (last_use_[v] == static_cast<int>(n) && !constants_.count(v)) values[v] = Tensor();
+    }
+    std::vector<Tensor> outputs;
+    for (int v : output_values_) outputs.push_back(values[v]);
+    return outputs;
+}
+
+}  // namespace krun

@@ -1,0 +1,98 @@
+// The model as krun runs it: every Keras layer once (nested models included), and the calls of
+// those layers as a flat list of nodes in execution order. Nested models are expanded inline, so
+// a nested model called twice adds its layers' calls twice while sharing the layer objects.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "layer.h"
+
+namespace krun {
+
+struct ModelDesc;
+
+// One entry of a model's `layers` list, as the loader read it.
+struct LayerEntry {
+    std::string name;
+    std::string class_name;
+    const Json * config = nullptr;
+    std::vector<NodeDesc> calls;          // inbound nodes (Functional); empty in Sequential
+    std::unique_ptr<ModelDesc> nested;    // set for Sequential / Functional / Model entries
+    bool is_operation = false;            // Keras 3 operation node
+    Spec input_spec;                      // InputLayer entries: shape and dtype
+};
+
+// A Sequential or Functional model (top level or nested), as the loader read it.
+struct ModelDesc {
+    std::string name;
+    std::string class_name;
+    std::vector<LayerEntry> layers;
+    std::vector<Operand> inputs;   // Functional input_layers
+    std::vector<Operand> outputs;  // Functional output_layers
+    bool list_refs = true;         // node refs written as Keras 2 lists (node-index rules differ)
+    bool first_layer_is_input = false;  // Sequential whose layers[0] is an InputLayer
+    Spec input_spec;               // Sequential: its input (from InputLayer or first layer)
+    bool has_input_spec = false;
+};
+
+// A Keras layer object plus where it lives, for weight binding and reports.
+struct LayerRecord {
+    std::unique_ptr<Layer> layer;
+    std::string keras_path;   // key path in `.keras` weight files: "layers/conv2d_1/"
+    std::string legacy_path;  // early keras_v3 files: "_layer_checkpoint_dependencies/<name>/"
+    std::string model_name;   // name of the model that holds it
+};
+
+class Graph {
+public:
+    struct Node {
+        Layer * layer = nullptr;
+        std::vector<int> inputs;   // value ids
+        std::vector<int> outputs;  // value ids
+    };
+
+    // Creates every layer of `top` (recursively). Nodes are added by expand() after binding.
+    Graph(const ModelDesc & top, KerasVersion keras);
+
+    // Builds the node list (infers every value's spec, validating shapes and weights).
+    // Call after the weights are bound, with the same description.
+    void expand(const ModelDesc & top);
+
+    std::vector<Tensor> run(const std::vector<Tensor> & inputs, const Kernels & kernels) const;
+
+    std::vector<LayerRecord> & layers() { return layers_; }
+    const std::vector<LayerRecord> & layers() const { return layers_; }
+    const std::vector<Node> & nodes() const { return nodes_; }
+    const std::vector<TensorInfo> & inputs() const { return inputs_; }
+    const std::vector<TensorInfo> & outputs() const { return outputs_; }
+    const Spec & value_spec(int value) const { return specs_[value]; }
+
+    // Set by the loader.
+    std::string producer;
+    std::string binding_report;
+    Options options;
+
+private:
+    void create_layers(const ModelDesc & model, const std::string & keras_prefix);
+    std::vector<int> expand_model(const ModelDesc & model, const std::vector<int> & inputs);
+    std::vector<int> expand_functional(const ModelDesc & model, const std::vector<int> & inputs);
+    std::vector<int> expand_sequential(const ModelDesc & model, const std::vector<int> & inputs);
+    std::vector<int> add_node(Layer * layer, std::vector<int> inputs);
+    int add_value(Spec spec);
+    int add_constant(const Json & value, const std::string & context);
+
+    KerasVersion keras_;
+    std::vector<LayerRecord> layers_;
+    std::map<const LayerEntry *, Layer *> layer_of_;
+    std::vector<Node> nodes_;
+    std::vector<Spec> specs_;
+    std::map<int, Tensor> constants_;
+    std::vector<int> input_values_, output_values_;
+    std::vector<int> last_use_;  // per value: index of the last node reading it (-1: output or unused)
+    std::vector<TensorInfo> inputs_, outputs_;
+};
+
+}  // namespace krun

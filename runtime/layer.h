@@ -1,0 +1,120 @@
+// The Layer interface: one object per Keras layer, called once per node of the graph.
+//
+// Life cycle: a factory builds the layer from its LayerDesc (config only) and declares the
+// weights it expects; the loader binds manifest tensors to those slots; prepare() runs once;
+// then infer() + run() for every call. infer() validates (throws krun::Error); run() trusts it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "kernels/kernels.h"
+
+namespace krun {
+
+using Shape = std::vector<int64_t>;  // Keras order; -1 where unknown (batch, time steps)
+
+// Shape and dtype of a value flowing between layers.
+struct Spec {
+    Shape shape;
+    DType dtype = DType::Float32;
+};
+
+// Which Keras produced the file: some formulas differ (hard_sigmoid, hard_swish, ...).
+enum class KerasVersion { Keras2, Keras3 };
+
+// One argument of a layer call: a tensor produced by another layer's call, or a JSON constant.
+struct Operand {
+    bool is_tensor = false;
+    std::string layer;        // producing layer (tensor operands)
+    int64_t node = 0;         // call index of that layer, as written in the file
+    int64_t tensor = 0;       // output index of that call
+    Json constant;            // constant operands
+};
+
+// One call of a layer: positional operands (lists flattened in order) and keyword arguments
+// (tensor kwargs such as TFOpLambda's `y` are moved into `operands`).
+struct NodeDesc {
+    std::vector<Operand> operands;
+    Json kwargs = Json::object();
+};
+
+// Everything a layer factory may read.
+struct LayerDesc {
+    std::string name;
+    std::string class_name;
+    const Json * config = nullptr;       // the layer's `config` object
+    KerasVersion keras = KerasVersion::Keras2;
+    const NodeDesc * first_call = nullptr;  // null in Sequential models
+    bool is_operation = false;  // a Keras 3 operation node (keras.ops.*), not a Layer
+
+    Config cfg() const { return Config(*config, context()); }
+    std::string context() const { return cat("layer '", name, "' (", class_name, ")"); }
+};
+
+// A weight the layer expects, and what the loader bound to it.
+struct WeightSlot {
+    std::string name;        // Keras weight name: "kernel", "bias", "moving_mean", ...
+    std::string scope_hint;  // a path component that must appear in the manifest name when several
+                             // slots share `name` (Bidirectional "forward"/"backward", a cell name)
+    std::string keras_path;  // path below the layer's key in `.keras` files: "vars/0", "cell/vars/1"
+    Tensor value;            // empty until bound
+    std::string source;      // manifest name it was bound from
+    bool bound() const { return !source.empty(); }
+};
+
+class Layer {
+public:
+    Layer(std::string name, std::string class_name)
+        : name_(std::move(name)), class_name_(std::move(class_name)) {}
+    virtual ~Layer() = default;
+
+    // Output specs of one call for these input specs (dimensions may be -1 at load time).
+    // Validates input count, ranks, known dimensions and weight shapes; throws krun::Error.
+    virtual std::vector<Spec> infer(const std::vector<Spec> & inputs) const = 0;
+
+    // Computes one call. `outputs` were allocated with the shapes infer() returned for the
+    // concrete input shapes. Must not throw.
+    virtual void run(const std::vector<const Tensor *> & inputs, std::vector<Tensor> & outputs,
+                     const Kernels & kernels) const = 0;
+
+    // Called once after binding, before the first infer(): checks that every weight is bound.
+    // Layers that pack weights or hand them to an inner layer override it (and call this one).
+    virtual void prepare();
+
+    // Binary math layers (TFOpLambda add, Keras 3 ops) take constant operands as extra inputs.
+    virtual bool accepts_constant_operands() const { return false; }
+
+    const std::string & name() const { return name_; }
+    const std::string & class_name() const { return class_name_; }
+    std::string context() const { return cat("layer '", name_, "' (", class_name_, ")"); }
+    std::vector<WeightSlot> & weight_slots() { return weights_; }
+    const std::vector<WeightSlot> & weight_slots() const { return weights_; }
+    int64_t parameter_count() const;
+
+protected:
+    // Declares weight slot i (in Keras creation order); returns its index.
+    size_t declare_weight(const std::string & name, const std::string & keras_path = "",
+                          const std::string & scope_hint = "");
+    const Tensor & weight(size_t slot) const { return weights_[slot].value; }
+    // Throws unless weight `slot` has exactly `shape` (`why` says where the shape comes from).
+    void check_weight(size_t slot, const Shape & shape, const std::string & why) const;
+    // Throws unless there are `count` inputs.
+    void check_input_count(const std::vector<Spec> & inputs, size_t count) const;
+    // Throws unless input `i` is float32 with rank in [min_rank, max_rank].
+    void check_float_input(const std::vector<Spec> & inputs, size_t i, int64_t min_rank, int64_t max_rank) const;
+
+private:
+    std::string name_;
+    std::string class_name_;
+    std::vector<WeightSlot> weights_;
+};
+
+using LayerFactory = std::unique_ptr<Layer> (*)(const LayerDesc &);
+
+// Builds the layer for desc.class_name (the registry), or throws naming the layer and class.
+std::unique_ptr<Layer> make_layer(const LayerDesc & desc);
+
+}  // namespace krun

@@ -1,0 +1,41 @@
+// TEMPORARY: weak placeholders for factories still being written; removed before release.
+#include "layers/factories.h"
+
+namespace krun {
+#define PENDING(f) \
+    __attribute__((weak)) std::unique_ptr<Layer> f(const LayerDesc & desc) { fail(desc.context(), ": not implemented yet"); }
+PENDING(make_conv)
+PENDING(make_depthwise_conv)
+PENDING(make_separable_conv)
+PENDING(make_conv_transpose)
+PENDING(make_pooling)
+PENDING(make_global_pooling)
+PENDING(make_zero_padding)
+PENDING(make_cropping)
+PENDING(make_upsampling)
+PENDING(make_batch_normalization)
+PENDING(make_layer_normalization)
+PENDING(make_rescaling)
+PENDING(make_normalization)
+PENDING(make_activation)
+PENDING(make_relu)
+PENDING(make_leaky_relu)
+PENDING(make_prelu)
+PENDING(make_elu)
+PENDING(make_softmax)
+PENDING(make_thresholded_relu)
+PENDING(make_merge)
+PENDING(make_concatenate)
+PENDING(make_dot)
+PENDING(make_reshape)
+PENDING(make_flatten)
+PENDING(make_permute)
+PENDING(make_repeat_vector)
+PENDING(make_identity)
+PENDING(make_embedding)
+PENDING(make_rnn)
+PENDING(make_bidirectional)
+PENDING(make_time_distributed)
+PENDING(make_tf_op_lambda)
+PENDING(make_operation)
+}  // namespace krun

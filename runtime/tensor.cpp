@@ -1,0 +1,79 @@
+#include <cassert>
+#include <cstring>
+#include <limits>
+
+#include "error.h"
+
+namespace krun {
+
+const char * dtype_name(DType dtype) { return dtype == DType::Int32 ? "int32" : "float32"; }
+
+// Element count of `shape`, refusing negative dimensions and 64-bit overflow.
+static int64_t checked_size(const std::vector<int64_t> & shape) {
+    int64_t size = 1;
+    for (int64_t d : shape) {
+        KRUN_CHECK(d >= 0, "tensor shape ", shape_string(shape), " has a negative dimension");
+        KRUN_CHECK(d == 0 || size <= std::numeric_limits<int64_t>::max() / 4 / d,
+                   "tensor shape ", shape_string(shape), " has too many elements");
+        size *= d;
+    }
+    return size;
+}
+
+Tensor::Tensor(std::vector<int64_t> shape, DType dtype)
+    : shape_(std::move(shape)), size_(checked_size(shape_)), dtype_(dtype),
+      storage_(new uint32_t[size_ > 0 ? size_ : 1]()) {}
+
+Tensor::Tensor(std::vector<int64_t> shape, const std::vector<float> & values) : Tensor(std::move(shape)) {
+    KRUN_CHECK(static_cast<int64_t>(values.size()) == size_, "tensor of shape ", shape_string(shape_),
+               " needs ", size_, " values, got ", values.size());
+    std::memcpy(storage_.get(), values.data(), values.size() * sizeof(float));
+}
+
+int64_t Tensor::dim(int64_t axis) const {
+    if (axis < 0) axis += rank();
+    assert(axis >= 0 && axis < rank());
+    return shape_[axis];
+}
+
+float * Tensor::data() {
+    assert(dtype_ == DType::Float32);
+    return reinterpret_cast<float *>(storage_.get());
+}
+const float * Tensor::data() const {
+    assert(dtype_ == DType::Float32);
+    return reinterpret_cast<const float *>(storage_.get());
+}
+int32_t * Tensor::data_i32() {
+    assert(dtype_ == DType::Int32);
+    return reinterpret_cast<int32_t *>(storage_.get());
+}
+const int32_t * Tensor::data_i32() const {
+    assert(dtype_ == DType::Int32);
+    return reinterpret_cast<const int32_t *>(storage_.get());
+}
+
+Tensor Tensor::reshaped(std::vector<int64_t> shape) const {
+    KRUN_CHECK(checked_size(shape) == size_, "cannot reshape ", shape_string(shape_), " to ",
+               shape_string(shape));
+    Tensor view = *this;
+    view.shape_ = std::move(shape);
+    return view;
+}
+
+Tensor Tensor::clone() const {
+    Tensor copy(shape_, dtype_);
+    std::memcpy(copy.storage_.get(), storage_.get(), size_ * 4);
+    return copy;
+}
+
+std::string shape_string(const std::vector<int64_t> & shape) {
+    std::string s = "[";
+    for (size_t i = 0; i < shape.size(); ++i) {
+        if (i) s += ", ";
+        s += shape[i] < 0 ? "None" : std::to_string(shape[i]);
+    }
+    return s + "]";
+}
+
+}  // namespace krun

@@ -5,6 +5,7 @@
 // only call kernels through a Kernels table, so the whole model can run on either.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 namespace krun {
@@ -37,6 +38,13 @@ struct Conv2dArgs {
     float * output = nullptr;
 };
 
+// NHWC transposed convolution (the gradient of conv2d with respect to its input), kernel
+// [kernel_h, kernel_w, out_channels, in_channels] (Keras Conv2DTranspose: outputs before inputs).
+// The geometry is that of the forward convolution from this output to this input: input pixel
+// (y, x) adds kernel tap (i, j) to output row y*stride_h - pad_top + i*dilation_h (and column
+// likewise) when it lies inside the output. groups must be 1.
+using ConvTranspose2dArgs = Conv2dArgs;
+
 // NHWC depthwise convolution, kernel [kernel_h, kernel_w, in_channels, depth_multiplier]; output
 // channel c*depth_multiplier + m is input channel c convolved with kernel[:, :, c, m]. Geometry as
 // Conv2dArgs (out_channels = in_channels * depth_multiplier, groups unused).
@@ -54,6 +62,39 @@ struct Pool2dArgs {
     const float * input = nullptr;
     float * output = nullptr;
 };
+
+// NHWC bilinear resize as tf.image.resize (half_pixel_centers, no antialias): output row y reads
+// source row (y + 0.5) * (in_h / out_h) - 0.5, interpolated between its floor and ceil clamped to
+// the image; columns likewise; rows are interpolated first along x, then along y.
+struct ResizeArgs {
+    int64_t batch = 0, in_h = 0, in_w = 0, channels = 0, out_h = 0, out_w = 0;
+    const float * input = nullptr;
+    float * output = nullptr;
+};
+
+// Keras padding of a convolution or pooling window along one axis (format-spec 4.2).
+enum class Padding { Valid, Same, Causal };
+
+struct AxisWindow {
+    int64_t out = 0;         // output length (-1 when the input length is unknown)
+    int64_t pad_before = 0;  // the pad_top / pad_left of the kernel arguments
+};
+
+// Valid: no padding. Same: ceil(length / stride) outputs, the odd padding element after. Causal:
+// all padding before, (kernel - 1) * dilation elements. `length` -1 means unknown.
+inline AxisWindow axis_window(int64_t length, int64_t kernel, int64_t stride, int64_t dilation, Padding padding) {
+    if (length < 0) return {-1, 0};
+    const int64_t span = (kernel - 1) * dilation + 1;
+    switch (padding) {
+    case Padding::Same: {
+        const int64_t out = (length + stride - 1) / stride;
+        return {out, std::max<int64_t>((out - 1) * stride + span - length, 0) / 2};
+    }
+    case Padding::Causal: return {(length + stride - 1) / stride, span - 1};
+    case Padding::Valid: break;
+    }
+    return {length >= span ? (length - span) / stride + 1 : 0, 0};
+}
 
 // Element-wise functions. Where Keras 2 and Keras 3 differ, both exist (the caller picks).
 enum class Unary {
@@ -91,6 +132,9 @@ struct Kernels {
     void (*binary)(Binary op, const float * a, int64_t a_step, const float * b, int64_t b_step, float * y, int64_t n);
     // Softmax (or log-softmax) along the middle axis of [outer, axis_len, inner].
     void (*softmax)(const float * x, float * y, int64_t outer, int64_t axis_len, int64_t inner, bool log);
+    // Keras Conv1D/2DTranspose; UpSampling2D(interpolation="bilinear").
+    void (*conv2d_transpose)(const ConvTranspose2dArgs & args);
+    void (*resize_bilinear)(const ResizeArgs & args);
 };
 
 // The scalar reference kernels.

@@ -9,25 +9,28 @@ namespace krun {
 
 Model Model::load(const std::string & model_json_path, const Options & options) {
     ModelFile file = read_model_json(model_json_path);
-    auto graph = std::make_shared<Graph>(file.top, file.keras);
+    // Every message names the file: layer errors are prefixed with its path here.
+    auto in_file = [&](auto && step) {
+        try {
+            step();
+        } catch (const Error & e) {
+            const std::string what = e.what();
+            if (what.rfind(file.path, 0) == 0) throw;
+            fail(file.path, ": ", what);
+        }
+    };
+    std::shared_ptr<Graph> graph;
+    in_file([&] { graph = std::make_shared<Graph>(file.top, file.keras); });
     graph->options = options;
     graph->producer = file.producer;
     std::vector<ManifestWeight> weights =
         read_weights(file.document.contains("weightsManifest") ? file.document["weightsManifest"] : Json(), file.folder,
                      file.path);
     graph->binding_report = bind_weights(*graph, weights, file.path);
-    for (LayerRecord & r : graph->layers()) {
-        try {
-            r.layer->prepare();
-        } catch (const Error & e) {
-            fail(file.path, ": ", e.what());
-        }
-    }
-    try {
+    in_file([&] {
+        for (LayerRecord & r : graph->layers()) r.layer->prepare();
         graph->expand(file.top);
-    } catch (const Error & e) {
-        fail(file.path, ": ", e.what());
-    }
+    });
     Model model;
     model.graph_ = graph;
     return model;

@@ -63,7 +63,11 @@ public:
 
         if (m.class_name == "Sequential") {
             m.first_layer_is_input = !m.layers.empty() && m.layers[0].class_name == "InputLayer";
-            if (!m.layers.empty() && m.layers[0].config) m.has_input_spec = read_input_spec(*m.layers[0].config, m.input_spec);
+            if (!m.layers.empty() && m.layers[0].nested) {
+                m.has_input_spec = first_input_spec(*m.layers[0].nested, m.input_spec);
+            } else if (!m.layers.empty() && m.layers[0].config) {
+                m.has_input_spec = read_input_spec(*m.layers[0].config, m.input_spec);
+            }
             if (!m.has_input_spec && cfg.is_object() && cfg.contains("build_input_shape") && cfg["build_input_shape"].is_array()) {
                 Json shaped = {{"batch_input_shape", cfg["build_input_shape"]}};
                 m.has_input_spec = read_input_spec(shaped, m.input_spec);
@@ -78,6 +82,20 @@ public:
     }
 
 private:
+    // The input of a nested model used as the first layer of a Sequential.
+    static bool first_input_spec(const ModelDesc & m, Spec & spec) {
+        if (m.class_name == "Sequential") {
+            if (m.has_input_spec) spec = m.input_spec;
+            return m.has_input_spec;
+        }
+        for (const LayerEntry & e : m.layers)
+            if (!m.inputs.empty() && e.name == m.inputs[0].layer && e.class_name == "InputLayer") {
+                spec = e.input_spec;
+                return true;
+            }
+        return false;
+    }
+
     LayerEntry parse_layer(const Json & entry, ModelDesc & model, int depth) {
         KRUN_CHECK(entry.is_object() && entry.contains("class_name") && entry["class_name"].is_string(), file_, ": model '",
                    model.name, "': a layer entry has no class_name: ", entry.dump().substr(0, 200));

@@ -68,20 +68,22 @@ Activation parse_activation(const LayerDesc & desc, const std::string & key, con
     return parse_activation(Json(fallback), desc.keras, desc.context());
 }
 
-// Keras 3 sparsemax along one row (Martins & Astudillo 2016), as keras.activations.sparsemax.
+// Keras 3 sparsemax along one row, exactly as keras.activations.sparsemax computes it: the
+// support is every k with sorted[k] - (cumsum[k] - 1) / (k + 1) > 0, and tau sums the cumulative
+// sums over the support (not the textbook cumsum at the support size).
 static void sparsemax_row(const float * x, float * y, int64_t len) {
     std::vector<float> sorted(x, x + len);
     std::sort(sorted.begin(), sorted.end(), std::greater<float>());
-    float cumsum = 0.f, tau_sum = 0.f;
+    float cumsum = 0.f, support_cumsum = 0.f;
     int64_t support = 0;
     for (int64_t k = 0; k < len; ++k) {
         cumsum += sorted[k];
-        if (1.f + static_cast<float>(k + 1) * sorted[k] > cumsum) {
-            support = k + 1;
-            tau_sum = cumsum;
+        if (sorted[k] - (cumsum - 1.f) / static_cast<float>(k + 1) > 0.f) {
+            ++support;
+            support_cumsum += cumsum;
         }
     }
-    const float tau = (tau_sum - 1.f) / static_cast<float>(support);
+    const float tau = (support_cumsum - 1.f) / static_cast<float>(support);
     for (int64_t i = 0; i < len; ++i) y[i] = std::max(x[i] - tau, 0.f);
 }
 

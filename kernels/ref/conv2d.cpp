@@ -27,6 +27,32 @@ void conv2d(const Conv2dArgs & a) {
                 }
 }
 
+// Written as a gather: output row oy receives tap i from input row iy when
+// iy * stride_h - pad_top + i * dilation_h == oy.
+void conv2d_transpose(const ConvTranspose2dArgs & a) {
+    for (int64_t b = 0; b < a.batch; ++b)
+        for (int64_t oy = 0; oy < a.out_h; ++oy)
+            for (int64_t ox = 0; ox < a.out_w; ++ox)
+                for (int64_t oc = 0; oc < a.out_channels; ++oc) {
+                    float acc = 0.f;
+                    for (int64_t ky = 0; ky < a.kernel_h; ++ky) {
+                        const int64_t sy = oy + a.pad_top - ky * a.dilation_h;
+                        if (sy < 0 || sy % a.stride_h != 0 || sy / a.stride_h >= a.in_h) continue;
+                        const int64_t iy = sy / a.stride_h;
+                        for (int64_t kx = 0; kx < a.kernel_w; ++kx) {
+                            const int64_t sx = ox + a.pad_left - kx * a.dilation_w;
+                            if (sx < 0 || sx % a.stride_w != 0 || sx / a.stride_w >= a.in_w) continue;
+                            const int64_t ix = sx / a.stride_w;
+                            const float * in = a.input + ((b * a.in_h + iy) * a.in_w + ix) * a.in_channels;
+                            const float * w = a.kernel + ((ky * a.kernel_w + kx) * a.out_channels + oc) * a.in_channels;
+                            for (int64_t ic = 0; ic < a.in_channels; ++ic) acc += in[ic] * w[ic];
+                        }
+                    }
+                    float * out = a.output + ((b * a.out_h + oy) * a.out_w + ox) * a.out_channels + oc;
+                    *out = a.bias ? acc + a.bias[oc] : acc;
+                }
+}
+
 void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
     const Conv2dArgs & a = d.geometry;
     const int64_t dm = d.depth_multiplier;

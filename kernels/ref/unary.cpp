@@ -55,6 +55,14 @@ static float apply(const UnaryArgs & op, float x) {
     case Unary::SparseSigmoid: return x <= -1.f ? 0.f : (x >= 1.f ? 1.f : 0.5f * (x + 1.f));
     case Unary::Squareplus: return (x + std::sqrt(x * x + op.alpha)) / 2.f;
     case Unary::LogSigmoid: return -softplus(-x);
+    case Unary::Threshold: return x > op.alpha ? x : op.beta;
+    case Unary::Square: return x * x;
+    case Unary::Sqrt: return std::sqrt(x);
+    case Unary::Rsqrt: return 1.f / std::sqrt(x);
+    case Unary::Negative: return -x;
+    case Unary::Abs: return std::fabs(x);
+    case Unary::Log: return std::log(x);
+    case Unary::Reciprocal: return 1.f / x;
     }
     return x;
 }

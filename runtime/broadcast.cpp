@@ -1,0 +1,80 @@
+#include "broadcast.h"
+
+namespace krun {
+
+Shape broadcast_shape(const Shape & a, const Shape & b, const std::string & context) {
+    const size_t rank = std::max(a.size(), b.size());
+    Shape out(rank);
+    for (size_t i = 0; i < rank; ++i) {
+        // Dimension i of the output, counted from the left of the longer shape.
+        const int64_t da = i + a.size() >= rank ? a[i + a.size() - rank] : 1;
+        const int64_t db = i + b.size() >= rank ? b[i + b.size() - rank] : 1;
+        if (da == 1 || da == db) out[i] = db;
+        else if (db == 1) out[i] = da;
+        else if (da < 0) out[i] = db;
+        else if (db < 0) out[i] = da;
+        else fail(context, ": shapes ", shape_string(a), " and ", shape_string(b), " cannot be broadcast together");
+    }
+    return out;
+}
+
+namespace {
+
+// One output dimension after merging: its size and each operand's element stride (0 when the
+// operand is broadcast along it).
+struct Dim {
+    int64_t size;
+    int64_t a_stride, b_stride;
+};
+
+}  // namespace
+
+void broadcast_binary(Binary op, const Tensor & a, const Tensor & b, Tensor & y, const Kernels & kernels) {
+    if (y.size() == 0) return;
+    const Shape & out = y.shape();
+    const size_t rank = out.size();
+    auto dim_of = [rank](const Tensor & t, size_t i) {
+        const size_t r = static_cast<size_t>(t.rank());
+        return i + r >= rank ? t.shape()[i + r - rank] : int64_t{1};
+    };
+    // Walk the dimensions from the innermost, dropping size-1 output dimensions and merging
+    // neighbours where both operands are either full or broadcast, so runs are as long as possible.
+    std::vector<Dim> dims;  // innermost first
+    int64_t a_stride = 1, b_stride = 1;
+    for (size_t k = rank; k-- > 0;) {
+        if (out[k] == 1) continue;
+        const bool a_full = dim_of(a, k) != 1, b_full = dim_of(b, k) != 1;
+        const Dim d{out[k], a_full ? a_stride : 0, b_full ? b_stride : 0};
+        // Same pattern as the inner neighbour: one longer dimension (strides stay those of the inner).
+        if (!dims.empty() && (dims.back().a_stride != 0) == a_full && (dims.back().b_stride != 0) == b_full) {
+            dims.back().size *= d.size;
+        } else {
+            dims.push_back(d);
+        }
+        if (a_full) a_stride *= out[k];
+        if (b_full) b_stride *= out[k];
+    }
+    if (dims.empty()) dims.push_back({1, 0, 0});
+
+    const Dim inner = dims[0];
+    const int64_t runs = y.size() / inner.size;
+    std::vector<int64_t> index(dims.size(), 0);
+    const float * pa = a.data();
+    const float * pb = b.data();
+    float * py = y.data();
+    for (int64_t r = 0; r < runs; ++r) {
+        kernels.binary(op, pa, inner.a_stride, pb, inner.b_stride, py, inner.size);
+        py += inner.size;
+        // Advance the outer multi-index (dims[1..]) like an odometer.
+        for (size_t d = 1; d < dims.size(); ++d) {
+            pa += dims[d].a_stride;
+            pb += dims[d].b_stride;
+            if (++index[d] < dims[d].size) break;
+            pa -= dims[d].a_stride * dims[d].size;
+            pb -= dims[d].b_stride * dims[d].size;
+            index[d] = 0;
+        }
+    }
+}
+
+}  // namespace krun

@@ -1,0 +1,330 @@
+// Keras recurrent layers: SimpleRNN, GRU, LSTM (cell config flattened into the layer config) and
+// RNN with a SimpleRNNCell/GRUCell/LSTMCell/StackedRNNCells cell. Config: units, activation,
+// recurrent_activation, use_bias, reset_after (GRU), implementation (LSTM bias order),
+// return_sequences, return_state, go_backwards, time_major; zero or given initial states.
+// Kernels: one gemm per gate for the input projection of all time steps, then per step a gemm
+// per gate for the recurrent part, unary (activations) and binary (gate arithmetic).
+#include <algorithm>
+#include <cstring>
+
+#include "activation.h"
+#include "layers/factories.h"
+
+namespace krun {
+
+namespace {
+
+enum class CellKind { SimpleRNN, GRU, LSTM };
+
+// One recurrent cell: its config and weight slots. Gate column blocks: GRU z, r, h; LSTM i, f, c, o.
+struct Cell {
+    CellKind kind = CellKind::SimpleRNN;
+    int64_t units = 0;
+    Activation activation, recurrent_activation;
+    bool use_bias = true;
+    bool reset_after = true;        // GRU
+    bool reset_after_given = true;  // false: decided from the bias shape in prepare()
+    bool bias_with_input = false;   // LSTM implementation 1: (x.W + b) + h.U, else (x.W + h.U) + b
+    size_t kernel = 0, recurrent_kernel = 0, bias = 0;
+
+    int64_t gates() const { return kind == CellKind::SimpleRNN ? 1 : kind == CellKind::GRU ? 3 : 4; }
+    int64_t state_count() const { return kind == CellKind::LSTM ? 2 : 1; }
+    bool bias_in_projection() const { return use_bias && (kind != CellKind::LSTM || bias_with_input); }
+};
+
+// Layer classes (SimpleRNN, GRU, LSTM) or, with `cell` set, cell classes (SimpleRNNCell, ...).
+bool cell_kind_of(const std::string & class_name, bool cell, CellKind & kind) {
+    const std::string suffix = cell ? "Cell" : "";
+    if (class_name == "SimpleRNN" + suffix) kind = CellKind::SimpleRNN;
+    else if (class_name == "GRU" + suffix) kind = CellKind::GRU;
+    else if (class_name == "LSTM" + suffix) kind = CellKind::LSTM;
+    else return false;
+    return true;
+}
+
+// The `.keras` key of a cell inside StackedRNNCells: snake_case class name, numbered per class.
+const char * snake_cell_name(CellKind kind) {
+    return kind == CellKind::SimpleRNN ? "simple_rnn_cell" : kind == CellKind::GRU ? "gru_cell" : "lstm_cell";
+}
+
+class Recurrent : public Layer {
+public:
+    explicit Recurrent(const LayerDesc & desc) : Layer(desc.name, desc.class_name) {
+        const Config cfg = desc.cfg();
+        return_sequences_ = cfg.boolean("return_sequences", false);
+        return_state_ = cfg.boolean("return_state", false);
+        go_backwards_ = cfg.boolean("go_backwards", false);
+        time_major_ = cfg.boolean("time_major", false);
+        KRUN_CHECK(!cfg.boolean("stateful", false), context(),
+                   ": stateful=true is not supported (krun starts every call from zero states)");
+        if (desc.first_call && desc.first_call->kwargs.contains("initial_state") &&
+            !desc.first_call->kwargs["initial_state"].is_null())
+            fail(context(), ": initial_state passed as a keyword argument is not supported");
+
+        CellKind kind;
+        if (cell_kind_of(desc.class_name, false, kind)) {
+            add_cell(cfg, kind, desc.keras, "cell/", "");
+            return;
+        }
+        KRUN_CHECK(desc.class_name == "RNN", context(), ": not a recurrent layer class");
+        const Config cell = cfg.child("cell");
+        const std::string cell_class = cell.string("class_name");
+        const Config cell_cfg(cell.child("config").json(), cat(context(), " cell ", cell_class));
+        if (cell_kind_of(cell_class, true, kind)) {
+            add_cell(cell_cfg, kind, desc.keras, "cell/", "");
+            return;
+        }
+        KRUN_CHECK(cell_class == "StackedRNNCells", context(), ": unsupported cell class '", cell_class,
+                   "' (expected SimpleRNNCell, GRUCell, LSTMCell or StackedRNNCells)");
+        const Json & cells = cell_cfg.json().contains("cells") ? cell_cfg.json()["cells"] : Json();
+        KRUN_CHECK(cells.is_array() && !cells.empty(), context(), ": StackedRNNCells needs a non-empty 'cells' list");
+        int counts[3] = {0, 0, 0};  // per CellKind, for the `.keras` keys
+        for (const Json & entry : cells) {
+            const Config c(entry, context());
+            const std::string cls = c.string("class_name");
+            KRUN_CHECK(cell_kind_of(cls, true, kind), context(),
+                       ": unsupported cell '", cls, "' in StackedRNNCells (expected SimpleRNNCell, GRUCell or LSTMCell)");
+            const Config one(c.child("config").json(), cat(context(), " cell ", cls));
+            int & count = counts[static_cast<int>(kind)];
+            const std::string key = count == 0 ? snake_cell_name(kind) : cat(snake_cell_name(kind), "_", count);
+            ++count;
+            // h5 names are <layer>/stacked_rnn_cells/<cell name>/kernel: the cell name picks the slot.
+            add_cell(one, kind, desc.keras, cat("cell/cells/", key, "/"), one.string("name", ""));
+        }
+    }
+
+    void prepare() override {
+        Layer::prepare();
+        for (Cell & cell : cells_)
+            if (cell.kind == CellKind::GRU && !cell.reset_after_given)
+                cell.reset_after = cell.use_bias && weight(cell.bias).rank() == 2;
+    }
+
+    std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
+        size_t states = 0;
+        for (const Cell & cell : cells_) states += cell.state_count();
+        KRUN_CHECK(inputs.size() == 1 || inputs.size() == 1 + states, context(), ": expects 1 input (or 1 + ",
+                   states, " initial states), got ", inputs.size());
+        check_float_input(inputs, 0, 3, 3);
+        const Shape & in = inputs[0].shape;
+        const int64_t batch = time_major_ ? in[1] : in[0], steps = time_major_ ? in[0] : in[1];
+        KRUN_CHECK(steps != 0, context(), ": the input has no time steps, shape ", shape_string(in));
+        int64_t features = in[2];
+        KRUN_CHECK(features > 0, context(), ": the feature dimension must be known, input is ", shape_string(in));
+        for (const Cell & cell : cells_) {
+            const int64_t u = cell.units, g = cell.gates();
+            check_weight(cell.kernel, {features, g * u}, cat("input features ", features, ", units ", u));
+            check_weight(cell.recurrent_kernel, {u, g * u}, cat("units ", u));
+            if (cell.use_bias) {
+                const Shape bias = cell.kind == CellKind::GRU && cell.reset_after ? Shape{2, g * u} : Shape{g * u};
+                check_weight(cell.bias, bias, cat("units ", u, cell.kind == CellKind::GRU && cell.reset_after ? ", reset_after" : ""));
+            }
+            features = u;
+        }
+
+        std::vector<Spec> state_specs;
+        for (const Cell & cell : cells_)
+            for (int64_t s = 0; s < cell.state_count(); ++s) state_specs.push_back({{batch, cell.units}});
+        for (size_t i = 1; i < inputs.size(); ++i) {
+            check_float_input(inputs, i, 2, 2);
+            const Shape & given = inputs[i].shape, & want = state_specs[i - 1].shape;
+            const bool ok = (given[0] < 0 || want[0] < 0 || given[0] == want[0]) && given[1] == want[1];
+            KRUN_CHECK(ok, context(), ": initial state ", i - 1, " has shape ", shape_string(given), ", expected ",
+                       shape_string(want));
+        }
+
+        std::vector<Spec> outputs;
+        if (!return_sequences_) outputs.push_back({{batch, features}});
+        else if (time_major_) outputs.push_back({{steps, batch, features}});
+        else outputs.push_back({{batch, steps, features}});
+        if (return_state_) outputs.insert(outputs.end(), state_specs.begin(), state_specs.end());
+        return outputs;
+    }
+
+    void run(const std::vector<const Tensor *> & inputs, std::vector<Tensor> & outputs,
+             const Kernels & kernels) const override {
+        const Tensor & x = *inputs[0];
+        const int64_t batch = x.dim(time_major_ ? 1 : 0), steps = x.dim(time_major_ ? 0 : 1);
+        int64_t features = x.dim(2);
+
+        // The sequence in processing order, step-major: seq[s][b][:] (go_backwards reads t = T-1-s).
+        std::vector<float> seq(static_cast<size_t>(steps * batch * features));
+        for (int64_t s = 0; s < steps; ++s) {
+            const int64_t t = go_backwards_ ? steps - 1 - s : s;
+            for (int64_t b = 0; b < batch; ++b) {
+                const int64_t row = time_major_ ? t * batch + b : b * steps + t;
+                std::memcpy(&seq[(s * batch + b) * features], x.data() + row * features, features * sizeof(float));
+            }
+        }
+
+        // Stacked cells per time step equal running each cell over the whole output sequence of
+        // the previous one (cell k at step t only needs cell k-1 at step t and itself at t-1).
+        size_t next_input = 1, next_state_output = 1;
+        for (const Cell & cell : cells_) {
+            const int64_t block = batch * cell.units;
+            std::vector<float> h_seq(static_cast<size_t>(steps * block));
+            std::vector<float> h0(static_cast<size_t>(block), 0.f), c(static_cast<size_t>(block), 0.f);
+            if (inputs.size() > 1) {
+                std::memcpy(h0.data(), inputs[next_input++]->data(), block * sizeof(float));
+                if (cell.kind == CellKind::LSTM) std::memcpy(c.data(), inputs[next_input++]->data(), block * sizeof(float));
+            }
+            run_cell(cell, seq.data(), steps, batch, features, h0.data(), h_seq.data(), c.data(), kernels);
+            if (return_state_) {
+                std::memcpy(outputs[next_state_output++].data(), &h_seq[(steps - 1) * block], block * sizeof(float));
+                if (cell.kind == CellKind::LSTM)
+                    std::memcpy(outputs[next_state_output++].data(), c.data(), block * sizeof(float));
+            }
+            seq = std::move(h_seq);
+            features = cell.units;
+        }
+
+        float * out = outputs[0].data();
+        if (!return_sequences_) {
+            std::memcpy(out, &seq[(steps - 1) * batch * features], batch * features * sizeof(float));
+        } else if (time_major_) {
+            std::memcpy(out, seq.data(), seq.size() * sizeof(float));
+        } else {
+            for (int64_t s = 0; s < steps; ++s)
+                for (int64_t b = 0; b < batch; ++b)
+                    std::memcpy(out + (b * steps + s) * features, &seq[(s * batch + b) * features], features * sizeof(float));
+        }
+    }
+
+private:
+    void add_cell(const Config & cfg, CellKind kind, KerasVersion keras, const std::string & keras_prefix,
+                  const std::string & hint) {
+        Cell cell;
+        cell.kind = kind;
+        cell.units = cfg.integer("units");
+        KRUN_CHECK(cell.units > 0, context(), ": units must be positive, got ", cell.units);
+        const Json & json = cfg.json();
+        auto activation = [&](const char * key, const char * fallback) {
+            const Activation act = parse_activation(json.contains(key) ? json[key] : Json(fallback), keras, context());
+            KRUN_CHECK(act.kind != Activation::Kind::Glu, context(), ": ", key, " 'glu' is not supported in a recurrent cell");
+            return act;
+        };
+        cell.activation = activation("activation", "tanh");
+        if (kind != CellKind::SimpleRNN) cell.recurrent_activation = activation("recurrent_activation", "sigmoid");
+        cell.use_bias = cfg.boolean("use_bias", true);
+        if (kind == CellKind::GRU) {
+            // Files without the key (TF.js-saved) are told apart by the bias shape once bound.
+            cell.reset_after_given = cfg.has("reset_after");
+            cell.reset_after = cfg.boolean("reset_after", true);
+        }
+        cell.bias_with_input = kind == CellKind::LSTM && cfg.integer("implementation", 2) == 1;
+        cell.kernel = declare_weight("kernel", keras_prefix + "vars/0", hint);
+        cell.recurrent_kernel = declare_weight("recurrent_kernel", keras_prefix + "vars/1", hint);
+        if (cell.use_bias) cell.bias = declare_weight("bias", keras_prefix + "vars/2", hint);
+        cells_.push_back(cell);
+    }
+
+    // Runs `cell` over x [steps, batch, in] (step-major): h_seq [steps, batch, units] receives h
+    // after every step; c (LSTM) holds the initial cell state on entry and the final one on exit.
+    void run_cell(const Cell & cell, const float * x, int64_t steps, int64_t batch, int64_t in, const float * h0,
+                  float * h_seq, float * c, const Kernels & kernels) const {
+        const int64_t u = cell.units, gates = cell.gates(), n = batch * u, rows = steps * batch;
+        const float * kernel = weight(cell.kernel).data();
+        const float * recurrent = weight(cell.recurrent_kernel).data();
+        const float * bias = cell.use_bias ? weight(cell.bias).data() : nullptr;
+        const bool gru_reset_after = cell.kind == CellKind::GRU && cell.reset_after;
+        // GRU reset_after: bias row 0 goes with x.W, row 1 with h.U.
+        const float * recurrent_bias = bias && gru_reset_after ? bias + gates * u : nullptr;
+
+        // Gate-major projections: proj[g][s][b][:] = x_s.W_g (+ input bias).
+        std::vector<float> proj(static_cast<size_t>(gates * rows * u));
+        for (int64_t g = 0; g < gates; ++g) {
+            GemmArgs p;
+            p.m = rows;
+            p.n = u;
+            p.k = in;
+            p.a = x;
+            p.lda = in;
+            p.b = kernel + g * u;
+            p.ldb = gates * u;
+            p.bias = cell.bias_in_projection() ? bias + g * u : nullptr;
+            p.c = &proj[g * rows * u];
+            p.ldc = u;
+            kernels.gemm(p);
+        }
+        // c_g (+)= h.U_g (+ bias_g)
+        auto recurrent_gemm = [&](const float * h, int64_t g, const float * gate_bias, float * out, bool accumulate) {
+            GemmArgs r;
+            r.m = batch;
+            r.n = u;
+            r.k = u;
+            r.a = h;
+            r.lda = u;
+            r.b = recurrent + g * u;
+            r.ldb = gates * u;
+            r.bias = gate_bias;
+            r.c = out;
+            r.ldc = u;
+            r.accumulate = accumulate;
+            kernels.gemm(r);
+        };
+        auto act = [&](const Activation & a, float * v) { apply_activation(a, v, v, n, u, kernels); };
+        auto op = [&](Binary o, const float * a, const float * b, float * y) { kernels.binary(o, a, 1, b, 1, y, n); };
+
+        std::vector<float> scratch(static_cast<size_t>(3 * n));
+        const float one = 1.f;
+        for (int64_t s = 0; s < steps; ++s) {
+            const float * h_prev = s == 0 ? h0 : h_seq + (s - 1) * n;
+            float * h = h_seq + s * n;
+            float * gate[4] = {};
+            for (int64_t g = 0; g < gates; ++g) gate[g] = &proj[(g * steps + s) * n];
+
+            switch (cell.kind) {
+            case CellKind::SimpleRNN:  // h = act((x.W + b) + h_prev.U)
+                recurrent_gemm(h_prev, 0, nullptr, gate[0], true);
+                apply_activation(cell.activation, gate[0], h, n, u, kernels);
+                break;
+            case CellKind::LSTM: {  // gates i, f, c, o
+                for (int64_t g = 0; g < 4; ++g)
+                    recurrent_gemm(h_prev, g, bias && !cell.bias_with_input ? bias + g * u : nullptr, gate[g], true);
+                act(cell.recurrent_activation, gate[0]);
+                act(cell.recurrent_activation, gate[1]);
+                act(cell.activation, gate[2]);
+                act(cell.recurrent_activation, gate[3]);
+                op(Binary::Multiply, gate[1], c, gate[1]);        // f * c_prev
+                op(Binary::Multiply, gate[0], gate[2], gate[2]);  // i * act(z_c)
+                op(Binary::Add, gate[1], gate[2], c);
+                apply_activation(cell.activation, c, gate[0], n, u, kernels);
+                op(Binary::Multiply, gate[3], gate[0], h);        // o * act(c)
+                break;
+            }
+            case CellKind::GRU: {  // gates z, r, h
+                float * m[3] = {&scratch[0], &scratch[n], &scratch[2 * n]};
+                for (int64_t g = 0; g < (gru_reset_after ? 3 : 2); ++g)
+                    recurrent_gemm(h_prev, g, recurrent_bias ? recurrent_bias + g * u : nullptr, m[g], false);
+                op(Binary::Add, gate[0], m[0], gate[0]);
+                act(cell.recurrent_activation, gate[0]);  // z
+                op(Binary::Add, gate[1], m[1], gate[1]);
+                act(cell.recurrent_activation, gate[1]);  // r
+                if (gru_reset_after) {
+                    op(Binary::Multiply, gate[1], m[2], m[2]);  // r * (h_prev.U_h + b_h)
+                } else {
+                    op(Binary::Multiply, gate[1], h_prev, m[0]);  // (r * h_prev).U_h
+                    recurrent_gemm(m[0], 2, nullptr, m[2], false);
+                }
+                op(Binary::Add, gate[2], m[2], gate[2]);
+                act(cell.activation, gate[2]);  // hh
+                // h = z * h_prev + (1 - z) * hh
+                op(Binary::Multiply, gate[0], h_prev, m[0]);
+                kernels.binary(Binary::Subtract, &one, 0, gate[0], 1, gate[0], n);
+                op(Binary::Multiply, gate[0], gate[2], gate[2]);
+                op(Binary::Add, m[0], gate[2], h);
+                break;
+            }
+            }
+        }
+    }
+
+    std::vector<Cell> cells_;
+    bool return_sequences_ = false, return_state_ = false, go_backwards_ = false, time_major_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_rnn(const LayerDesc & desc) { return std::make_unique<Recurrent>(desc); }
+
+}  // namespace krun

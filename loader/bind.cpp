@@ -34,35 +34,39 @@ std::vector<std::string> split(const std::string & s) {
 
 bool starts_with(const std::string & s, const std::string & prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
-// How well layer name `layer` explains scope path `scope` (lower is better; -1: not at all).
-// `rest` receives the components after the layer name (cell scopes).
-int scope_score(const std::string & scope, const std::string & layer, std::string & rest) {
+// How well layer `layer` of model `model` explains scope path `scope` (lower is better; -1: not
+// at all). `rest` receives the components after the layer name (cell scopes).
+int scope_score(const std::string & scope, const std::string & layer, const std::string & model, std::string & rest) {
     rest.clear();
     if (scope == layer) return 0;
-    const size_t n = layer.size();
-    if (scope.size() > n && scope.compare(scope.size() - n, n, layer) == 0 && scope[scope.size() - n - 1] == '/') return 1;
+    // Keras 3 Sequential builds its layers inside the model's name scope: `sequential/dense`.
+    if (scope == model + "/" + layer || (scope.size() > model.size() + layer.size() + 1 &&
+                                         scope.compare(scope.size() - layer.size() - model.size() - 2, std::string::npos,
+                                                       "/" + model + "/" + layer) == 0))
+        return 1;
     if (starts_with(scope, layer + "/")) {
-        rest = scope.substr(n + 1);
+        rest = scope.substr(layer.size() + 1);
         return 2;
     }
-    const size_t inner = scope.find("/" + layer + "/");
-    if (inner != std::string::npos) {
-        rest = scope.substr(inner + n + 2);
+    const size_t inner = scope.find("/" + model + "/" + layer + "/");
+    if (starts_with(scope, model + "/" + layer + "/") || inner != std::string::npos) {
+        rest = scope.substr(scope.find(model + "/" + layer + "/") + model.size() + layer.size() + 2);
         return 3;
     }
     // TF1 graph-mode artefact: variables of layer `conv2d_10` named `conv2d_10_1/...`.
     static const std::regex suffix("^(.*)_\\d+$");
     std::smatch m;
-    const std::string first = split(scope)[0];
-    if (std::regex_match(first, m, suffix) && m[1] == layer && scope == first) return 4;
+    if (std::regex_match(scope, m, suffix) && m[1] == layer) return 4;
     return -1;
 }
 
-// True when the cell scopes `rest` agree with the slot's hint (forward/backward, cell name).
+// True when the cell scopes `rest` agree with the slot's hint: a Bidirectional direction
+// ("forward" matches `forward_lstm`) or an exact sub-layer / cell name.
 bool hint_matches(const std::string & rest, const std::string & hint) {
     if (hint.empty()) return true;
+    const bool direction = hint == "forward" || hint == "backward";
     for (const std::string & part : split(rest))
-        if (starts_with(part, hint)) return true;
+        if (part == hint || (direction && starts_with(part, hint + "_"))) return true;
     return false;
 }
 
@@ -106,7 +110,7 @@ std::string bind_weights(Graph & graph, std::vector<ManifestWeight> & weights, c
         int best_score = 99;
         for (LayerRecord & r : graph.layers()) {
             std::string rest;
-            const int score = scope_score(scope, r.layer->name(), rest);
+            const int score = scope_score(scope, r.layer->name(), r.model_name, rest);
             if (score < 0 || score >= best_score) continue;
             const std::vector<WeightSlot> & slots = r.layer->weight_slots();
             for (size_t s = 0; s < slots.size(); ++s)

@@ -115,9 +115,9 @@ private:
                 e.calls.push_back(node.is_object() ? parse_dict_node(node, e) : parse_list_node(node, e));
             }
         }
-        // Keras 3 operation nodes (keras.ops.*) carry only a name in their config.
-        e.is_operation = !model.list_refs && !e.nested && !e.config->contains("trainable") && !e.config->contains("dtype") &&
-                         e.class_name != "InputLayer";
+        // Keras 3 operation nodes (keras.ops.*): their config has a name and the op's arguments,
+        // never the `trainable` flag every Layer config has.
+        e.is_operation = !model.list_refs && !e.nested && !e.config->contains("trainable") && e.class_name != "InputLayer";
         return e;
     }
 
@@ -140,6 +140,15 @@ private:
             }
             if (ref.size() >= 4 && ref[3].is_object()) n.kwargs = ref[3];
         }
+        append_tensor_kwargs(n, layer, [&](const Json & v) {
+            // One reference [layer, node, tensor] or a list of them.
+            const bool single = v.is_array() && !v.empty() && v[0].is_string();
+            for (const Json & ref : single ? Json::array({v}) : v) {
+                KRUN_CHECK(ref.is_array() && ref.size() >= 3 && ref[0].is_string(), file_, ": layer '", layer.name,
+                           "': keyword tensor argument should be [layer, node, tensor], found ", ref.dump().substr(0, 200));
+                n.operands.push_back(list_ref(ref, layer));
+            }
+        });
         // TFOpLambda keeps its second operand in kwargs `y`: a reference or a constant.
         if (layer.class_name == "TFOpLambda" && n.kwargs.contains("y")) {
             const Json & y = n.kwargs["y"];
@@ -172,7 +181,21 @@ private:
         NodeDesc n;
         if (node.contains("args")) collect_operands(node["args"], n, layer);
         if (node.contains("kwargs") && node["kwargs"].is_object()) n.kwargs = node["kwargs"];
+        append_tensor_kwargs(n, layer, [&](const Json & v) { collect_operands(v, n, layer); });
         return n;
+    }
+
+    // Tensors passed by keyword (an RNN's initial_state and mask) follow the positional operands:
+    // states first, mask last. `add` appends the operands found in one kwarg value.
+    template <class Add>
+    static void append_tensor_kwargs(NodeDesc & n, const LayerEntry & layer, Add add) {
+        for (const char * key : {"initial_state", "mask"}) {
+            if (!n.kwargs.contains(key) || n.kwargs[key].is_null()) continue;
+            const Json value = n.kwargs[key];
+            n.kwargs.erase(key);
+            if (value.is_boolean()) continue;  // `mask=True`-style flags are not tensors
+            add(value);
+        }
     }
 
     static bool holds_tensor(const Json & v) {

@@ -7,8 +7,6 @@ namespace krun {
 
 namespace {
 
-bool is_model_class(const std::string & c) { return c == "Sequential" || c == "Functional" || c == "Model"; }
-
 // keras.src.utils.naming.to_snake_case: the key of a layer in `.keras` weight files.
 std::string to_snake_case(const std::string & name) {
     std::string s = std::regex_replace(name, std::regex("\\W+"), "");

@@ -13,8 +13,6 @@ struct Entry {
     LayerFactory make;
 };
 
-// Keras 3 writes keras.ops calls as entries named like layers ("Add", "Multiply"); those with
-// the name of a merge layer are told apart by LayerDesc::is_operation in the merge factory.
 const Entry kLayers[] = {
     {"Activation", make_activation},
     {"ActivityRegularization", make_identity},
@@ -83,10 +81,10 @@ const Entry kLayers[] = {
 }  // namespace
 
 std::unique_ptr<Layer> make_layer(const LayerDesc & desc) {
-    // Keras 3 operation nodes with no layer of the same name go to the operation factory.
+    // Keras 3 operation nodes ("Add", "Reshape", "Mean", ...) share class names with layers.
+    if (desc.is_operation) return make_operation(desc);
     for (const Entry & e : kLayers)
         if (desc.class_name == e.class_name) return e.make(desc);
-    if (desc.is_operation) return make_operation(desc);
     std::string known;
     for (const Entry & e : kLayers) known += std::string(known.empty() ? "" : ", ") + e.class_name;
     fail(desc.context(), ": unknown layer class '", desc.class_name, "'. Supported: ", known,

@@ -11,7 +11,4 @@ const Kernels & kernels_ref() {
     return table;
 }
 
-// No fast kernels yet: the reference is the fallback for every entry.
-const Kernels & kernels_fast() { return kernels_ref(); }
-
 }  // namespace krun

@@ -1,4 +1,6 @@
 // krun::Model: model.json -> ModelDesc -> layers -> weights bound -> graph expanded.
+#include <omp.h>
+
 #include <iomanip>
 #include <sstream>
 
@@ -38,6 +40,9 @@ Model Model::load(const std::string & model_json_path, const Options & options) 
 
 std::vector<Tensor> Model::run(const std::vector<Tensor> & inputs) const {
     KRUN_CHECK(graph_, "Model::run on a model that was not loaded");
+    // The thread count is an OpenMP setting of the calling thread only: other threads running
+    // models keep theirs.
+    if (graph_->options.threads > 0) omp_set_num_threads(graph_->options.threads);
     return graph_->run(inputs, graph_->options.reference_kernels ? kernels_ref() : kernels_fast());
 }
 

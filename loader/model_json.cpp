@@ -1,6 +1,7 @@
 #include "loader/model_json.h"
 
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <sstream>
 
@@ -59,7 +60,12 @@ public:
         const Json * layers = cfg.is_array() ? &cfg : (cfg.is_object() && cfg.contains("layers") ? &cfg["layers"] : nullptr);
         m.name = cfg.is_object() ? text_or(cfg, "name", text_or(entry, "name", m.class_name)) : text_or(entry, "name", m.class_name);
         KRUN_CHECK(layers && layers->is_array(), file_, ": model '", m.name, "' (", m.class_name, ") has no 'layers' list");
-        for (const Json & layer : *layers) m.layers.push_back(parse_layer(layer, m, depth));
+        std::set<std::string> names;
+        for (const Json & layer : *layers) {
+            m.layers.push_back(parse_layer(layer, m, depth));
+            KRUN_CHECK(names.insert(m.layers.back().name).second, file_, ": model '", m.name, "': two layers are named '",
+                       m.layers.back().name, "'");
+        }
 
         if (m.class_name == "Sequential") {
             m.first_layer_is_input = !m.layers.empty() && m.layers[0].class_name == "InputLayer";

@@ -1,5 +1,6 @@
 #include "loader/npy.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -66,9 +67,10 @@ Tensor read_npy(const std::string & path) {
     in.seekg(0, std::ios::end);
     const std::streamoff available = in.tellg() - data_start;
     in.seekg(data_start);
-    int64_t count = 1;
+    const bool empty = std::find(shape.begin(), shape.end(), 0) != shape.end();
+    int64_t count = empty ? 0 : 1;
     for (int64_t d : shape) {
-        KRUN_CHECK(d == 0 || count <= available / d, path, ": truncated .npy data: shape ", shape_string(shape),
+        KRUN_CHECK(empty || count <= available / d, path, ": truncated .npy data: shape ", shape_string(shape),
                    " needs more than the ", available, " bytes in the file");
         count *= d;
     }

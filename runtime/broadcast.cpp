@@ -1,5 +1,8 @@
 #include "broadcast.h"
 
+#include <algorithm>
+#include <vector>
+
 namespace krun {
 
 Shape broadcast_shape(const Shape & a, const Shape & b, const std::string & context) {

@@ -163,9 +163,7 @@ std::vector<int> Graph::expand_functional(const ModelDesc & model, const std::ve
     KRUN_CHECK(inputs.size() == model.inputs.size(), "model '", model.name, "': called with ", inputs.size(),
                " inputs, expects ", model.inputs.size());
     std::map<std::string, const LayerEntry *> by_name;
-    for (const LayerEntry & e : model.layers) {
-        KRUN_CHECK(by_name.emplace(e.name, &e).second, "model '", model.name, "': two layers are named '", e.name, "'");
-    }
+    for (const LayerEntry & e : model.layers) by_name.emplace(e.name, &e);  // names are unique (loader)
     // (layer name, call index, output index) -> value id
     std::map<std::tuple<std::string, int64_t, int64_t>, int> produced;
     for (size_t i = 0; i < inputs.size(); ++i) {

@@ -78,13 +78,24 @@ const Entry kLayers[] = {
     {"ZeroPadding2D", make_zero_padding},
 };
 
+// keras.ops classes whose names are also layer classes (the loader's is_operation tells them
+// apart: an op config has no `trainable` flag).
+bool is_shared_op_name(const std::string & c) {
+    static const char * const names[] = {"Add", "Average", "Concatenate", "Dot", "Maximum",
+                                         "Minimum", "Multiply", "Reshape", "Softmax", "Subtract"};
+    return std::any_of(std::begin(names), std::end(names), [&](const char * n) { return c == n; });
+}
+
 }  // namespace
 
 std::unique_ptr<Layer> make_layer(const LayerDesc & desc) {
-    // Keras 3 operation nodes ("Add", "Reshape", "Mean", ...) share class names with layers.
-    if (desc.is_operation) return make_operation(desc);
+    // A few layers (SpatialDropout1D) also write configs without `trainable`: only unknown or
+    // shared class names are operations.
+    const Entry * layer = nullptr;
     for (const Entry & e : kLayers)
-        if (desc.class_name == e.class_name) return e.make(desc);
+        if (desc.class_name == e.class_name) layer = &e;
+    if (desc.is_operation && (!layer || is_shared_op_name(desc.class_name))) return make_operation(desc);
+    if (layer) return layer->make(desc);
     std::string known;
     for (const Entry & e : kLayers) known += std::string(known.empty() ? "" : ", ") + e.class_name;
     fail(desc.context(), ": unknown layer class '", desc.class_name, "'. Supported: ", known,

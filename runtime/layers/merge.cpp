@@ -1,7 +1,7 @@
 // Keras merge layers: Add, Subtract, Multiply, Average, Maximum, Minimum (pairwise in input order,
 // NumPy broadcasting after Keras' rank alignment), Concatenate (axis), Dot (axes, normalize).
 // Keras 3 operation nodes with these class names go to make_operation. Kernels: binary, gemm, unary.
-#include <numeric>
+#include <algorithm>
 
 #include "broadcast.h"
 #include "layers/factories.h"

@@ -2,7 +2,7 @@
 // the call kwargs) and Keras 3 operation nodes (keras.ops.*, parameters in the op config).
 // Element-wise math (NumPy broadcasting, constants cast to float32), activations, softmax, cast,
 // reshape/expand_dims/squeeze/transpose, reductions, clip, concat. Kernels: binary, unary, softmax.
-#include <cmath>
+#include <algorithm>
 #include <limits>
 #include <map>
 #include <set>

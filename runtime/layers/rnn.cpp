@@ -1,7 +1,8 @@
 // Keras recurrent layers: SimpleRNN, GRU, LSTM (cell config flattened into the layer config) and
 // RNN with a SimpleRNNCell/GRUCell/LSTMCell/StackedRNNCells cell. Config: units, activation,
 // recurrent_activation, use_bias, reset_after (GRU), implementation (LSTM bias order),
-// return_sequences, return_state, go_backwards, time_major; zero or given initial states.
+// return_sequences, return_state, go_backwards, time_major, zero_output_for_mask; zero or given
+// initial states; a Keras 3 `mask` call argument (as the last input).
 // Kernels: one gemm per gate for the input projection of all time steps, then per step a gemm
 // per gate for the recurrent part, unary (activations) and binary (gate arithmetic).
 #include <algorithm>
@@ -57,9 +58,14 @@ public:
         time_major_ = cfg.boolean("time_major", false);
         KRUN_CHECK(!cfg.boolean("stateful", false), context(),
                    ": stateful=true is not supported (krun starts every call from zero states)");
-        if (desc.first_call && desc.first_call->kwargs.contains("initial_state") &&
-            !desc.first_call->kwargs["initial_state"].is_null())
-            fail(context(), ": initial_state passed as a keyword argument is not supported");
+        zero_output_for_mask_ = cfg.boolean("zero_output_for_mask", false);
+        if (desc.first_call) {
+            // Keras 3 records these call arguments as keyword tensors; the loader appends them as
+            // inputs (initial states after x, the mask last).
+            const Json & kwargs = desc.first_call->kwargs;
+            given_states_ = kwargs.contains("initial_state") && !kwargs["initial_state"].is_null();
+            has_mask_ = kwargs.contains("mask") && kwargs["mask"].is_object();
+        }
 
         CellKind kind;
         if (cell_kind_of(desc.class_name, false, kind)) {
@@ -76,10 +82,11 @@ public:
         }
         KRUN_CHECK(cell_class == "StackedRNNCells", context(), ": unsupported cell class '", cell_class,
                    "' (expected SimpleRNNCell, GRUCell, LSTMCell or StackedRNNCells)");
-        const Json & cells = cell_cfg.json().contains("cells") ? cell_cfg.json()["cells"] : Json();
-        KRUN_CHECK(cells.is_array() && !cells.empty(), context(), ": StackedRNNCells needs a non-empty 'cells' list");
+        const Json & stacked = cell_cfg.json();
+        KRUN_CHECK(stacked.contains("cells") && stacked["cells"].is_array() && !stacked["cells"].empty(), context(),
+                   ": StackedRNNCells needs a non-empty 'cells' list");
         int counts[3] = {0, 0, 0};  // per CellKind, for the `.keras` keys
-        for (const Json & entry : cells) {
+        for (const Json & entry : stacked["cells"]) {
             const Config c(entry, context());
             const std::string cls = c.string("class_name");
             KRUN_CHECK(cell_kind_of(cls, true, kind), context(),
@@ -103,12 +110,24 @@ public:
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
         size_t states = 0;
         for (const Cell & cell : cells_) states += cell.state_count();
-        KRUN_CHECK(inputs.size() == 1 || inputs.size() == 1 + states, context(), ": expects 1 input (or 1 + ",
-                   states, " initial states), got ", inputs.size());
+        const size_t mask = has_mask_ ? 1 : 0;
+        const bool with_states = inputs.size() == 1 + states + mask;
+        KRUN_CHECK(inputs.size() == 1 + mask || with_states, context(), ": expects the sequence",
+                   has_mask_ ? ", the mask" : "", " and optionally ", states, " initial states as inputs, got ",
+                   inputs.size(), " input(s)");
+        KRUN_CHECK(!given_states_ || with_states, context(), ": initial_state was given in the call but not passed as inputs");
+        const size_t state_inputs = with_states ? states : 0;
         check_float_input(inputs, 0, 3, 3);
         const Shape & in = inputs[0].shape;
         const int64_t batch = time_major_ ? in[1] : in[0], steps = time_major_ ? in[0] : in[1];
         KRUN_CHECK(steps != 0, context(), ": the input has no time steps, shape ", shape_string(in));
+        if (has_mask_) {
+            const Spec & m = inputs.back();
+            const Shape want = {batch, steps};  // batch first even when time_major
+            bool ok = m.shape.size() == 2;
+            for (size_t i = 0; ok && i < 2; ++i) ok = m.shape[i] < 0 || want[i] < 0 || m.shape[i] == want[i];
+            KRUN_CHECK(ok, context(), ": mask has shape ", shape_string(m.shape), ", expected ", shape_string(want));
+        }
         int64_t features = in[2];
         KRUN_CHECK(features > 0, context(), ": the feature dimension must be known, input is ", shape_string(in));
         for (const Cell & cell : cells_) {
@@ -125,7 +144,7 @@ public:
         std::vector<Spec> state_specs;
         for (const Cell & cell : cells_)
             for (int64_t s = 0; s < cell.state_count(); ++s) state_specs.push_back({{batch, cell.units}});
-        for (size_t i = 1; i < inputs.size(); ++i) {
+        for (size_t i = 1; i <= state_inputs; ++i) {
             check_float_input(inputs, i, 2, 2);
             const Shape & given = inputs[i].shape, & want = state_specs[i - 1].shape;
             const bool ok = (given[0] < 0 || want[0] < 0 || given[0] == want[0]) && given[1] == want[1];
@@ -147,13 +166,20 @@ public:
         const int64_t batch = x.dim(time_major_ ? 1 : 0), steps = x.dim(time_major_ ? 0 : 1);
         int64_t features = x.dim(2);
 
-        // The sequence in processing order, step-major: seq[s][b][:] (go_backwards reads t = T-1-s).
+        // The sequence in processing order, step-major: seq[s][b][:] (go_backwards reads t = T-1-s),
+        // and the mask in the same order (empty: every step counts).
         std::vector<float> seq(static_cast<size_t>(steps * batch * features));
+        std::vector<char> keep(has_mask_ ? static_cast<size_t>(steps * batch) : 0);
         for (int64_t s = 0; s < steps; ++s) {
             const int64_t t = go_backwards_ ? steps - 1 - s : s;
             for (int64_t b = 0; b < batch; ++b) {
                 const int64_t row = time_major_ ? t * batch + b : b * steps + t;
                 std::memcpy(&seq[(s * batch + b) * features], x.data() + row * features, features * sizeof(float));
+                if (has_mask_) {
+                    const Tensor & m = *inputs.back();
+                    const int64_t at = b * steps + t;
+                    keep[s * batch + b] = m.dtype() == DType::Int32 ? m.data_i32()[at] != 0 : m.data()[at] != 0.f;
+                }
             }
         }
 
@@ -164,11 +190,11 @@ public:
             const int64_t block = batch * cell.units;
             std::vector<float> h_seq(static_cast<size_t>(steps * block));
             std::vector<float> h0(static_cast<size_t>(block), 0.f), c(static_cast<size_t>(block), 0.f);
-            if (inputs.size() > 1) {
+            if (inputs.size() > 1 + (has_mask_ ? 1 : 0)) {
                 std::memcpy(h0.data(), inputs[next_input++]->data(), block * sizeof(float));
                 if (cell.kind == CellKind::LSTM) std::memcpy(c.data(), inputs[next_input++]->data(), block * sizeof(float));
             }
-            run_cell(cell, seq.data(), steps, batch, features, h0.data(), h_seq.data(), c.data(), kernels);
+            run_cell(cell, seq.data(), steps, batch, features, h0.data(), keep, h_seq.data(), c.data(), kernels);
             if (return_state_) {
                 std::memcpy(outputs[next_state_output++].data(), &h_seq[(steps - 1) * block], block * sizeof(float));
                 if (cell.kind == CellKind::LSTM)
@@ -177,6 +203,9 @@ public:
             seq = std::move(h_seq);
             features = cell.units;
         }
+        if (zero_output_for_mask_)  // masked steps output zeros (the carried state stays in the states)
+            for (size_t i = 0; i < keep.size(); ++i)
+                if (!keep[i]) std::fill_n(&seq[i * features], features, 0.f);
 
         float * out = outputs[0].data();
         if (!return_sequences_) {
@@ -220,8 +249,9 @@ private:
 
     // Runs `cell` over x [steps, batch, in] (step-major): h_seq [steps, batch, units] receives h
     // after every step; c (LSTM) holds the initial cell state on entry and the final one on exit.
+    // Where keep[s * batch + b] is 0 (masked), the step leaves h and c of that sample unchanged.
     void run_cell(const Cell & cell, const float * x, int64_t steps, int64_t batch, int64_t in, const float * h0,
-                  float * h_seq, float * c, const Kernels & kernels) const {
+                  const std::vector<char> & keep, float * h_seq, float * c, const Kernels & kernels) const {
         const int64_t u = cell.units, gates = cell.gates(), n = batch * u, rows = steps * batch;
         const float * kernel = weight(cell.kernel).data();
         const float * recurrent = weight(cell.recurrent_kernel).data();
@@ -265,13 +295,14 @@ private:
         auto act = [&](const Activation & a, float * v) { apply_activation(a, v, v, n, u, kernels); };
         auto op = [&](Binary o, const float * a, const float * b, float * y) { kernels.binary(o, a, 1, b, 1, y, n); };
 
-        std::vector<float> scratch(static_cast<size_t>(3 * n));
+        std::vector<float> scratch(static_cast<size_t>(3 * n)), c_prev(keep.empty() ? 0 : static_cast<size_t>(n));
         const float one = 1.f;
         for (int64_t s = 0; s < steps; ++s) {
             const float * h_prev = s == 0 ? h0 : h_seq + (s - 1) * n;
             float * h = h_seq + s * n;
             float * gate[4] = {};
             for (int64_t g = 0; g < gates; ++g) gate[g] = &proj[(g * steps + s) * n];
+            if (!keep.empty() && cell.kind == CellKind::LSTM) std::copy(c, c + n, c_prev.begin());
 
             switch (cell.kind) {
             case CellKind::SimpleRNN:  // h = act((x.W + b) + h_prev.U)
@@ -316,11 +347,17 @@ private:
                 break;
             }
             }
+            for (int64_t b = 0; b < static_cast<int64_t>(keep.empty() ? 0 : batch); ++b)
+                if (!keep[s * batch + b]) {
+                    std::copy(h_prev + b * u, h_prev + (b + 1) * u, h + b * u);
+                    if (cell.kind == CellKind::LSTM) std::copy(&c_prev[b * u], &c_prev[(b + 1) * u], c + b * u);
+                }
         }
     }
 
     std::vector<Cell> cells_;
     bool return_sequences_ = false, return_state_ = false, go_backwards_ = false, time_major_ = false;
+    bool zero_output_for_mask_ = false, given_states_ = false, has_mask_ = false;
 };
 
 }  // namespace

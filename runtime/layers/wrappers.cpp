@@ -99,9 +99,10 @@ public:
         else if (mode == "null") merge_ = Merge::None;
         else cfg.error(cat("unknown merge_mode '", mode, "' (expected concat, sum, mul, ave or null)"));
 
-        if (desc.first_call && desc.first_call->kwargs.contains("initial_state") &&
-            !desc.first_call->kwargs["initial_state"].is_null())
-            fail(context(), ": initial_state is not supported");
+        if (desc.first_call)
+            for (const char * arg : {"initial_state", "mask"})
+                KRUN_CHECK(!desc.first_call->kwargs.contains(arg) || desc.first_call->kwargs[arg].is_null(), context(),
+                           ": the '", arg, "' call argument is not supported");
 
         forward_ = &add_inner(forward_entry, desc, "forward_layer/", "forward", nullptr, "forward_" + name());
         if (cfg.has("backward_layer")) {

@@ -1,0 +1,121 @@
+#include "support/helpers.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <unistd.h>
+
+namespace krun::test {
+
+TempDir::TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "krun-test-XXXXXX").string();
+    if (!mkdtemp(pattern.data())) throw std::runtime_error("cannot create a temporary directory");
+    path_ = pattern;
+}
+
+TempDir::~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+}
+
+void write_file(const std::string & path, const std::string & bytes) {
+    std::ofstream out(path, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+std::string read_file(const std::string & path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// x86 and ARM are little-endian, like the files: the bytes are copied as they are.
+template <class T>
+static std::string raw_bytes(const std::vector<T> & values) {
+    return std::string(reinterpret_cast<const char *>(values.data()), values.size() * sizeof(T));
+}
+std::string float_bytes(const std::vector<float> & values) { return raw_bytes(values); }
+std::string int32_bytes(const std::vector<int32_t> & values) { return raw_bytes(values); }
+std::string uint16_bytes(const std::vector<uint16_t> & values) { return raw_bytes(values); }
+
+Json input_layer(const std::string & name, const Json & batch_input_shape) {
+    return {{"class_name", "InputLayer"},
+            {"config", {{"batch_input_shape", batch_input_shape}, {"dtype", "float32"}, {"sparse", false}, {"name", name}}}};
+}
+
+Json dense(const std::string & name, int units, bool use_bias) {
+    return {{"class_name", "Dense"},
+            {"config",
+             {{"name", name}, {"trainable", true}, {"dtype", "float32"}, {"units", units}, {"activation", "linear"},
+              {"use_bias", use_bias}}}};
+}
+
+Json sequential(const std::string & name, const Json & layers) {
+    return {{"class_name", "Sequential"}, {"config", {{"name", name}, {"layers", layers}}}};
+}
+
+Json weight(const std::string & name, const Json & shape, const std::string & dtype) {
+    return {{"name", name}, {"shape", shape}, {"dtype", dtype}};
+}
+
+Json converter_document(const Json & model_config, const Json & manifest, const std::string & keras_version) {
+    return {{"format", "layers-model"},
+            {"generatedBy", "keras v" + keras_version},
+            {"convertedBy", "TensorFlow.js Converter v4.22.0"},
+            {"modelTopology", {{"keras_version", keras_version}, {"backend", "tensorflow"}, {"model_config", model_config}}},
+            {"weightsManifest", manifest}};
+}
+
+const std::vector<float> & dense_model_kernel() {
+    static const std::vector<float> kernel = {1, 2, 3, 4};
+    return kernel;
+}
+const std::vector<float> & dense_model_bias() {
+    static const std::vector<float> bias = {0.5f, -1};
+    return bias;
+}
+
+Json dense_model_document(const TempDir & dir, const std::string & kernel_name, const std::string & bias_name) {
+    std::vector<float> values = dense_model_kernel();
+    values.insert(values.end(), dense_model_bias().begin(), dense_model_bias().end());
+    write_file(dir / "group1-shard1of1.bin", float_bytes(values));
+    const Json model = sequential("sequential", {input_layer("dense_input", {nullptr, 2}), dense("dense", 2)});
+    const Json manifest = {{{"paths", {"group1-shard1of1.bin"}}, {"weights", {weight(kernel_name, {2, 2}), weight(bias_name, {2})}}}};
+    return converter_document(model, manifest);
+}
+
+std::string write_model(const TempDir & dir, const Json & document, const std::string & file) {
+    const std::string path = dir / file;
+    write_file(path, document.dump(1));
+    return path;
+}
+
+std::string load_error(const std::string & path) {
+    try {
+        Model::load(path);
+    } catch (const Error & e) {
+        return e.what();
+    }
+    return "";
+}
+
+std::vector<float> run_one(const Model & model, const std::vector<int64_t> & shape, const std::vector<float> & values) {
+    const std::vector<Tensor> outputs = model.run({Tensor(shape, values)});
+    const Tensor & out = outputs.at(0);
+    return std::vector<float>(out.data(), out.data() + out.size());
+}
+
+std::string describe(const Parity & parity) {
+    if (!parity.shape_ok) return "shape mismatch";
+    std::ostringstream out;
+    out.precision(9);
+    out << parity.failures << " element(s) outside tolerance, max abs error " << parity.max_abs << "; worst at flat index "
+        << parity.worst << ": got " << parity.worst_got << ", expected " << parity.worst_expected;
+    return out.str();
+}
+
+}  // namespace krun::test

@@ -1,0 +1,16 @@
+// Every tolerance the tests use, with the reason for its value. An element passes when
+// |got - expected| <= atol + rtol * |expected| (the rule of `krun --expect`).
+#pragma once
+
+namespace krun::test {
+
+// Fixture outputs vs Keras (TF CPU, float32): same operations in the same order, but fast kernels
+// sum in a different order (SIMD lanes, blocked GEMM) and libm differs from Eigen's exp/tanh;
+// the CLI's --expect defaults are the same values.
+constexpr double kModelAtol = 1e-4;
+constexpr double kModelRtol = 1e-3;
+
+// Hand-built loader models (tests/test_loader.cpp) use small integers and exactly representable
+// values and compare with ==: any difference there is a binding or decoding bug.
+
+}  // namespace krun::test

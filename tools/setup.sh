@@ -27,14 +27,7 @@ cmake --build "$build_dir"
 if [ "${1:-}" = "--build-only" ]; then exit 0; fi
 
 # The demo: the digits CNN on its bundled test digits, checked against Keras' outputs.
-digits=""
-for folder in models/*digits*/; do
-    if [ -f "$folder/model.json" ]; then digits="${folder%/}"; break; fi
-done
-if [ -z "$digits" ]; then
-    echo "setup: built; no models/*digits* fixture to run" >&2
-    exit 1
-fi
+digits=models/tfk_digits_cnn
 echo
 echo "\$ $build_dir/krun $digits/model.json $digits/input_0.npy --expect $digits/expected_0.npy --labels $digits/labels.npy"
 "$build_dir/krun" "$digits/model.json" "$digits/input_0.npy" --expect "$digits/expected_0.npy" --labels "$digits/labels.npy"

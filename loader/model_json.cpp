@@ -1,5 +1,6 @@
 #include "loader/model_json.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <fstream>
@@ -269,6 +270,30 @@ bool looks_like_keras3(const Json & v) {
     return false;
 }
 
+// The deepest nesting of arrays and objects in JSON `text` (strings skipped). Checked before
+// parsing: nlohmann's dump() and the recursive walks here would overflow the stack on a file
+// nested thousands deep, while real models stay below ~300 (64 nested models).
+int json_depth(const std::string & text) {
+    int depth = 0, deepest = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (in_string) {
+            if (c == '\\') ++i;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            deepest = std::max(deepest, ++depth);
+        } else if (c == ']' || c == '}') {
+            --depth;
+        }
+    }
+    return deepest;
+}
+
+constexpr int kMaxJsonDepth = 512;
+
 }  // namespace
 
 ModelFile read_model_json(const std::string & path) {
@@ -280,6 +305,8 @@ ModelFile read_model_json(const std::string & path) {
     KRUN_CHECK(in, path, ": cannot open file");
     std::ostringstream text;
     text << in.rdbuf();
+    const int depth = json_depth(text.str());
+    KRUN_CHECK(depth <= kMaxJsonDepth, path, ": JSON nested deeper than ", kMaxJsonDepth, " levels (", depth, ")");
     try {
         f.document = Json::parse(text.str());
     } catch (const nlohmann::json::parse_error & e) {

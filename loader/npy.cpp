@@ -1,11 +1,11 @@
 #include "loader/npy.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <limits>
-#include <regex>
 #include <vector>
 
 #include "error.h"
@@ -14,12 +14,44 @@ namespace krun {
 
 namespace {
 
-// The value of `key` in the header dict, as written by numpy ('descr': '<f4', ...).
+// The value of `key` in the header dict, as written by numpy ('descr': '<f4', ...): a quoted
+// string (quotes kept), True, False or a parenthesized tuple. Hand-written: std::regex recurses
+// once per character and overflows the stack on long headers.
 std::string header_field(const std::string & header, const std::string & key, const std::string & path) {
-    const std::regex re("'" + key + "'\\s*:\\s*('[^']*'|True|False|\\([^)]*\\))");
-    std::smatch m;
-    KRUN_CHECK(std::regex_search(header, m, re), path, ": .npy header has no '", key, "' field: ", header);
-    return m[1].str();
+    const std::string quoted = "'" + key + "'";
+    size_t at = header.find(quoted);
+    auto missing = [&] { fail(path, ": .npy header has no '", key, "' field: ", header.substr(0, 200)); };
+    if (at == std::string::npos) missing();
+    at = header.find_first_not_of(" \t", at + quoted.size());
+    if (at == std::string::npos || header[at] != ':') missing();
+    at = header.find_first_not_of(" \t", at + 1);
+    if (at == std::string::npos) missing();
+    for (const char * word : {"True", "False"})
+        if (header.compare(at, std::strlen(word), word) == 0) return word;
+    const char open = header[at], close = open == '(' ? ')' : '\'';
+    if (open != '(' && open != '\'') missing();
+    const size_t end = header.find(close, at + 1);
+    if (end == std::string::npos) missing();
+    return header.substr(at, end - at + 1);
+}
+
+// "(2, 3)", "(4,)" or "()": non-negative integers separated by commas.
+std::vector<int64_t> parse_shape(const std::string & text, const std::string & path) {
+    std::vector<int64_t> shape;
+    size_t i = 1;
+    auto skip_spaces = [&] { while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i; };
+    while (true) {
+        skip_spaces();
+        if (text[i] == ')') break;
+        const size_t start = i;
+        while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+        KRUN_CHECK(i > start && i - start <= 12, path, ": bad shape ", text, " in the .npy header");
+        shape.push_back(std::stoll(text.substr(start, i - start)));
+        skip_spaces();
+        if (text[i] == ',') ++i;
+        else KRUN_CHECK(text[i] == ')', path, ": bad shape ", text, " in the .npy header");
+    }
+    return shape;
 }
 
 }  // namespace
@@ -47,13 +79,7 @@ Tensor read_npy(const std::string & path) {
     const std::string shape_text = header_field(header, "shape", path);
     KRUN_CHECK(fortran == "False", path, ": Fortran-order arrays are not supported; save with np.ascontiguousarray");
 
-    std::vector<int64_t> shape;
-    const std::regex dim_re("\\d+");
-    for (auto it = std::sregex_iterator(shape_text.begin(), shape_text.end(), dim_re); it != std::sregex_iterator(); ++it) {
-        const std::string digits = it->str();
-        KRUN_CHECK(digits.size() <= 12, path, ": .npy dimension ", digits, " is too large");
-        shape.push_back(std::stoll(digits));
-    }
+    const std::vector<int64_t> shape = parse_shape(shape_text, path);
 
     struct Kind { const char * descr; int bytes; bool is_float; };
     static const Kind kinds[] = {{"'<f4'", 4, true}, {"'<f8'", 8, true}, {"'<i4'", 4, false}, {"'<i8'", 8, false}};

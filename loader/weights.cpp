@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
 namespace krun {
 
 namespace fs = std::filesystem;
@@ -49,6 +51,12 @@ fs::path shard_path(const std::string & relative, const std::string & folder, co
     return full;
 }
 
+// Physical memory: weights beyond it are refused before anything is allocated.
+uint64_t physical_memory_bytes() {
+    const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page_size > 0 ? uint64_t(pages) * uint64_t(page_size) : UINT64_MAX;
+}
+
 int64_t stored_size(const std::string & dtype, const std::string & where) {
     if (dtype == "float32" || dtype == "int32") return 4;
     if (dtype == "uint16" || dtype == "float16") return 2;
@@ -61,6 +69,8 @@ int64_t stored_size(const std::string & dtype, const std::string & where) {
 std::vector<ManifestWeight> read_weights(const Json & manifest, const std::string & folder, const std::string & model_path) {
     std::vector<ManifestWeight> out;
     if (manifest.is_null()) return out;
+    const uint64_t memory = physical_memory_bytes();
+    uint64_t all_shard_bytes = 0;
     KRUN_CHECK(manifest.is_array(), model_path, ": weightsManifest should be a list of groups");
     for (size_t g = 0; g < manifest.size(); ++g) {
         const std::string group_where = cat(model_path, ": weightsManifest[", g, "]");
@@ -75,7 +85,11 @@ std::vector<ManifestWeight> read_weights(const Json & manifest, const std::strin
         for (const Json & p : group["paths"]) {
             KRUN_CHECK(p.is_string(), group_where, ": paths should hold strings");
             shards.push_back(shard_path(p.get<std::string>(), folder, group_where));
-            shard_bytes += fs::file_size(shards.back());
+            const uint64_t size = fs::file_size(shards.back());
+            KRUN_CHECK(size <= memory - all_shard_bytes, group_where, ": the shards hold at least ", all_shard_bytes + size,
+                       " bytes of weights, more than the ", memory, " bytes of memory of this machine");
+            all_shard_bytes += size;
+            shard_bytes += size;
         }
 
         // Walk the entries first, so sizes are checked before anything is read or allocated.

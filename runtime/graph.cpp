@@ -1,5 +1,6 @@
 #include "graph.h"
 
+#include <algorithm>
 #include <regex>
 #include <set>
 
@@ -30,9 +31,61 @@ int64_t nested_call_index(const LayerEntry & entry, int64_t node, bool list_refs
     return adjusted;
 }
 
+// Masks of one shape combined element-wise, by logical and (Keras 2 merges) or or (Keras 3
+// merges): a hidden graph node.
+class MaskCombine : public Layer {
+public:
+    explicit MaskCombine(bool any) : Layer(any ? "mask_or" : "mask_and", "MaskCombine"), any_(any) {}
+
+    std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
+        Shape out = inputs.at(0).shape;
+        for (const Spec & m : inputs) {
+            bool same = m.dtype == DType::Int32 && m.shape.size() == out.size();
+            for (size_t d = 0; same && d < out.size(); ++d) {
+                same = out[d] < 0 || m.shape[d] < 0 || out[d] == m.shape[d];
+                if (out[d] < 0) out[d] = m.shape[d];
+            }
+            KRUN_CHECK(same, "masks of shapes ", shape_string(inputs[0].shape), " and ", shape_string(m.shape),
+                       " cannot be combined");
+        }
+        return {{out, DType::Int32}};
+    }
+
+    void run(const std::vector<const Tensor *> & inputs, std::vector<Tensor> & outputs, const Kernels &) const override {
+        int32_t * y = outputs[0].data_i32();
+        for (int64_t i = 0; i < outputs[0].size(); ++i) {
+            bool result = !any_;
+            for (const Tensor * m : inputs) result = any_ ? result || m->data_i32()[i] != 0 : result && m->data_i32()[i] != 0;
+            y[i] = result;
+        }
+    }
+
+private:
+    bool any_;
+};
+
+// Classes whose files do not answer Layer::kept_mask_outputs(): Keras layers with
+// supports_masking and the default compute_mask (`supports_masking = True` in tf_keras / keras).
+bool keeps_mask_by_class(const std::string & class_name, KerasVersion keras) {
+    static const std::set<std::string> both = {"Dense", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax",
+                                               "BatchNormalization", "LayerNormalization"};
+    if (both.count(class_name)) return true;
+    if (keras == KerasVersion::Keras2) return class_name == "ThresholdedReLU";
+    return class_name == "Rescaling" || class_name == "Normalization";
+}
+
+// A Keras 3 call's `mask` argument: the loader appends it last; in a layer call (not an op) it is
+// the only Int32 operand that follows a float32 first operand (layer.h).
+bool has_mask_operand(const std::vector<Spec> & inputs) {
+    return inputs.size() > 1 && inputs.front().dtype == DType::Float32 && inputs.back().dtype == DType::Int32;
+}
+
 }  // namespace
 
-Graph::Graph(const ModelDesc & top, KerasVersion keras) : keras_(keras) { create_layers(top, ""); }
+Graph::Graph(const ModelDesc & top, KerasVersion keras)
+    : keras_(keras), mask_combine_(std::make_unique<MaskCombine>(keras == KerasVersion::Keras3)) {
+    create_layers(top, "");
+}
 
 void Graph::create_layers(const ModelDesc & model, const std::string & keras_prefix) {
     std::map<std::string, int> key_counts;
@@ -70,6 +123,7 @@ void Graph::create_layers(const ModelDesc & model, const std::string & keras_pre
 
 int Graph::add_value(Spec spec) {
     specs_.push_back(std::move(spec));
+    mask_of_.push_back(-1);
     return static_cast<int>(specs_.size()) - 1;
 }
 
@@ -99,7 +153,7 @@ int Graph::add_constant(const Json & value, const std::string & context) {
     return id;
 }
 
-std::vector<int> Graph::add_node(Layer * layer, std::vector<int> inputs) {
+std::vector<int> Graph::add_plain_node(Layer * layer, std::vector<int> inputs) {
     std::vector<Spec> in_specs;
     for (int v : inputs) in_specs.push_back(specs_[v]);
     std::vector<Spec> out_specs = layer->infer(in_specs);
@@ -109,6 +163,88 @@ std::vector<int> Graph::add_node(Layer * layer, std::vector<int> inputs) {
     for (Spec & s : out_specs) node.outputs.push_back(add_value(std::move(s)));
     nodes_.push_back(node);
     return nodes_.back().outputs;
+}
+
+// The mask carried by `values` together: Keras 2 merges and-combine the masks there are, Keras 3
+// merges or-combine them and drop them if one value has none. -1 when there is none, or, with
+// `error` set, when it cannot be computed.
+int Graph::input_mask(const std::vector<int> & values, std::string & error) {
+    std::vector<int> masks;
+    for (int v : values) {
+        if (mask_error_.count(v)) {
+            error = mask_error_.at(v);
+            return -1;
+        }
+        if (mask_of_[v] < 0 && keras_ == KerasVersion::Keras3) return -1;
+        if (mask_of_[v] >= 0 && std::find(masks.begin(), masks.end(), mask_of_[v]) == masks.end())
+            masks.push_back(mask_of_[v]);
+    }
+    if (masks.size() <= 1) return masks.empty() ? -1 : masks[0];
+    try {
+        return add_plain_node(mask_combine_.get(), masks)[0];
+    } catch (const Error & e) {
+        error = e.what();
+        return -1;
+    }
+}
+
+// Adds a call of `layer` and propagates Keras masks (layer.h): a consumer gets the mask of its
+// input as an extra last input unless the call passes one explicitly (Keras 3 `mask`); the
+// outputs get the mask the layer computes or keeps.
+std::vector<int> Graph::add_node(Layer * layer, std::vector<int> inputs) {
+    std::vector<Spec> in_specs;
+    for (int v : inputs) in_specs.push_back(specs_[v]);
+    const bool accepts = layer->accepts_mask();
+    const int kept = std::max(layer->kept_mask_outputs(), keeps_mask_by_class(layer->class_name(), keras_) ? 1 : 0);
+    const bool keeps = kept > 0;
+    Layer * producer = layer->mask_layer();
+
+    const bool mask_operand = !layer->accepts_constant_operands() && has_mask_operand(in_specs);
+    int mask = -1;
+    std::string mask_error;
+    if (mask_operand) {
+        mask = inputs.back();
+        if (!accepts) {
+            // Keras 3 passes `mask` to every layer whose call takes one; these ignore it at inference.
+            const std::string & cls = layer->class_name();
+            KRUN_CHECK(cls == "BatchNormalization" || cls == "TimeDistributed", layer->context(),
+                       ": receives a Keras mask (call argument 'mask'), which krun supports only in RNNs, "
+                       "Bidirectional, GlobalAveragePooling1D and layers that pass masks on unchanged");
+            inputs.pop_back();
+        }
+    } else if (accepts) {
+        // Consumers use the mask of their first input (the sequence). Keras 3 looks it up only
+        // when that is the call's only tensor (no initial states).
+        if (keras_ == KerasVersion::Keras2 || inputs.size() == 1) mask = input_mask({inputs[0]}, mask_error);
+        KRUN_CHECK(mask_error.empty(), layer->context(), " needs the Keras mask of its input, but ", mask_error);
+        if (mask >= 0) inputs.push_back(mask);
+    } else if (keeps && !producer) {
+        mask = input_mask(inputs, mask_error);
+    }
+    KRUN_CHECK(mask < 0 || layer->class_name() != "Softmax", layer->context(),
+               ": Softmax with a Keras mask is not supported");
+
+    std::vector<int> outputs = add_plain_node(layer, inputs);
+    if (producer) {
+        if (mask_operand) inputs.pop_back();
+        mask_of_[outputs[0]] = add_plain_node(producer, inputs)[0];
+    }
+    for (int k = 0; k < kept && k < static_cast<int>(outputs.size()); ++k) {
+        const int y = outputs[k];
+        if (!mask_error.empty()) {
+            mask_error_[y] = mask_error;
+        } else if (mask >= 0) {
+            // Keras attaches the mask as it is; krun checks it still marks the output's leading
+            // [batch, time, ...] dimensions.
+            const Shape & m = specs_[mask].shape, & out = specs_[y].shape;
+            bool fits = m.size() < out.size();
+            for (size_t d = 0; fits && d < m.size(); ++d) fits = m[d] < 0 || out[d] < 0 || m[d] == out[d];
+            if (fits) mask_of_[y] = mask;
+            else mask_error_[y] = cat("the mask of shape ", shape_string(m), " passed on by ", layer->context(),
+                                      " does not fit its output ", shape_string(out));
+        }
+    }
+    return outputs;
 }
 
 void Graph::expand(const ModelDesc & top) {
@@ -207,6 +343,12 @@ std::vector<int> Graph::expand_functional(const ModelDesc & model, const std::ve
                 if (!ready) continue;
                 std::vector<int> outs;
                 if (entry.nested) {
+                    // Keras 3 also passes a nested model the mask of its input (call argument
+                    // `mask`), which the graph already carries with that input.
+                    std::vector<Spec> arg_specs;
+                    for (int v : args) arg_specs.push_back(specs_[v]);
+                    const size_t expected = entry.nested->class_name == "Sequential" ? 1 : entry.nested->inputs.size();
+                    if (args.size() == expected + 1 && has_mask_operand(arg_specs)) args.pop_back();
                     outs = expand_model(*entry.nested, args);
                 } else {
                     Layer * layer = layer_of_.at(&entry);

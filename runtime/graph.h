@@ -81,6 +81,8 @@ private:
     std::vector<int> expand_functional(const ModelDesc & model, const std::vector<int> & inputs);
     std::vector<int> expand_sequential(const ModelDesc & model, const std::vector<int> & inputs);
     std::vector<int> add_node(Layer * layer, std::vector<int> inputs);
+    std::vector<int> add_plain_node(Layer * layer, std::vector<int> inputs);
+    int input_mask(const std::vector<int> & values, std::string & error);
     int add_value(Spec spec);
     int add_constant(const Json & value, const std::string & context);
 
@@ -91,6 +93,11 @@ private:
     std::vector<Spec> specs_;
     std::map<int, Tensor> constants_;
     std::vector<int> input_values_, output_values_;
+    // Keras masks (layer.h): per value, the value holding its mask, or -1. A mask krun cannot
+    // compute is -1 with the reason in mask_error_, reported if a consumer needs it.
+    std::vector<int> mask_of_;
+    std::map<int, std::string> mask_error_;
+    std::unique_ptr<Layer> mask_combine_;  // hidden layer combining masks (merges)
     std::vector<int> last_use_;  // per value: index of the last node reading it (-1: output or unused)
     std::vector<TensorInfo> inputs_, outputs_;
 };

@@ -87,6 +87,23 @@ public:
     // Binary math layers (TFOpLambda add, Keras 3 ops) take constant operands as extra inputs.
     virtual bool accepts_constant_operands() const { return false; }
 
+    // Keras masks. A mask says which time steps count: an Int32 tensor of 0/1 (krun's form of a
+    // Keras bool tensor) shaped like the masked value without its last axis ([batch, time] for
+    // sequences). Like Keras at run time, the graph propagates masks along the values
+    // (Graph::add_node) with these three answers; a mask given explicitly wins (Keras 3 functional
+    // files pass it as the `mask` call argument, which the loader appends as the last operand).
+    // Consumers (RNNs, Bidirectional, GlobalAveragePooling1D) take the mask of their input as an
+    // extra last input, when it has one: a last input of dtype Int32 is the mask.
+    virtual bool accepts_mask() const { return false; }
+    // How many outputs (from output 0) carry the input's mask, combined over several inputs as
+    // Keras merges do: 1 for Keras layers with supports_masking and the default compute_mask, and
+    // for RNNs with return_sequences. Other outputs and layers drop the mask, as in Keras. Classes
+    // whose files do not override this are listed in graph.cpp.
+    virtual int kept_mask_outputs() const { return 0; }
+    // Producers (Masking, Embedding with mask_zero): the layer that computes the mask of output 0
+    // from this layer's inputs; the graph calls it as a hidden node. It ignores any input mask.
+    virtual Layer * mask_layer() { return nullptr; }
+
     const std::string & name() const { return name_; }
     const std::string & class_name() const { return class_name_; }
     std::string context() const { return cat("layer '", name_, "' (", class_name_, ")"); }

@@ -1,6 +1,6 @@
 // Keras Embedding: y[..., :] = embeddings[index] for int32 indices (float inputs truncated toward
-// zero, as Keras' cast to int32). Config: input_dim, output_dim; mask_zero only affects the mask,
-// which krun does not propagate. Plain row copies, no kernels.
+// zero, as Keras' cast to int32). Config: input_dim, output_dim, mask_zero (produces the Keras
+// mask index != 0, compared before truncation as Keras does). Plain row copies, no kernels.
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -11,10 +11,25 @@ namespace krun {
 
 namespace {
 
+// The mask_zero mask: x != 0 as Int32 0/1, same shape as the indices (a hidden graph node).
+class NonZeroMask : public Layer {
+public:
+    explicit NonZeroMask(const std::string & name) : Layer(name + "/mask", "EmbeddingMask") {}
+
+    std::vector<Spec> infer(const std::vector<Spec> & inputs) const override { return {{inputs[0].shape, DType::Int32}}; }
+
+    void run(const std::vector<const Tensor *> & inputs, std::vector<Tensor> & outputs, const Kernels &) const override {
+        const Tensor & x = *inputs[0];
+        int32_t * m = outputs[0].data_i32();
+        for (int64_t i = 0; i < x.size(); ++i) m[i] = x.dtype() == DType::Int32 ? x.data_i32()[i] != 0 : x.data()[i] != 0.f;
+    }
+};
+
 class Embedding : public Layer {
 public:
-    explicit Embedding(const LayerDesc & desc) : Layer(desc.name, desc.class_name) {
+    explicit Embedding(const LayerDesc & desc) : Layer(desc.name, desc.class_name), mask_(desc.name) {
         const Config cfg = desc.cfg();
+        mask_zero_ = cfg.boolean("mask_zero", false);
         input_dim_ = cfg.integer("input_dim");
         output_dim_ = cfg.integer("output_dim");
         KRUN_CHECK(input_dim_ > 0 && output_dim_ > 0, context(), ": input_dim and output_dim must be positive, got ",
@@ -24,6 +39,8 @@ public:
         KRUN_CHECK(cfg.integer("lora_rank", 0) == 0, context(), ": LoRA embeddings (lora_rank) are not supported");
         embeddings_ = declare_weight("embeddings");
     }
+
+    Layer * mask_layer() override { return mask_zero_ ? &mask_ : nullptr; }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
         check_input_count(inputs, 1);
@@ -57,6 +74,8 @@ public:
 private:
     int64_t input_dim_ = 0, output_dim_ = 0;
     size_t embeddings_ = 0;
+    bool mask_zero_ = false;
+    NonZeroMask mask_;
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Keras merge layers: Add, Subtract, Multiply, Average, Maximum, Minimum (pairwise in input order,
 // NumPy broadcasting after Keras' rank alignment), Concatenate (axis), Dot (axes, normalize).
 // Keras 3 operation nodes with these class names go to make_operation. Kernels: binary, gemm, unary.
+// Keras masks: all but Dot pass on the inputs' masks (the graph combines them as Keras does).
 #include <algorithm>
 
 #include "broadcast.h"
@@ -29,6 +30,7 @@ class ElementwiseMerge : public Layer {
 public:
     ElementwiseMerge(const LayerDesc & desc, Binary op, bool average)
         : Layer(desc.name, desc.class_name), op_(op), average_(average) {}
+    int kept_mask_outputs() const override { return 1; }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
         KRUN_CHECK(!inputs.empty(), context(), ": expects at least 1 input, got none");
@@ -88,6 +90,7 @@ public:
     explicit Concatenate(const LayerDesc & desc) : Layer(desc.name, desc.class_name) {
         axis_ = desc.cfg().integer("axis", -1);
     }
+    int kept_mask_outputs() const override { return 1; }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
         KRUN_CHECK(!inputs.empty(), context(), ": expects at least 1 input, got none");

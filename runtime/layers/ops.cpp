@@ -1,10 +1,13 @@
 // Non-layer ops inside functional graphs: tf-keras TFOpLambda (config `function`, parameters in
 // the call kwargs) and Keras 3 operation nodes (keras.ops.*, parameters in the op config).
 // Element-wise math (NumPy broadcasting, constants cast to float32), activations, softmax, cast,
-// reshape/expand_dims/squeeze/transpose, reductions, clip, concat. Kernels: binary, unary, softmax.
+// reshape/expand_dims/squeeze/transpose, reductions, clip, concat; comparisons, logical and/or,
+// any/all, zeros_like/ones_like, whose bool results are int32 0/1 (Keras 3 mask graphs use
+// them). Kernels: binary, unary, softmax; comparisons and reductions are plain loops.
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "broadcast.h"
@@ -144,6 +147,93 @@ private:
     Binary op_;
 };
 
+// Element i of a float32 or int32 tensor, as float32 (int32 values are exact up to 2^24).
+float as_float(const Tensor & t, int64_t i) { return t.dtype() == DType::Int32 ? static_cast<float>(t.data_i32()[i]) : t.data()[i]; }
+
+// Comparisons and logical ops with NumPy broadcasting; the result is int32 0/1 (Keras bool).
+// Two int32 operands compare as integers, otherwise as float32 (Keras' result dtype).
+class CompareOp : public Layer {
+public:
+    enum class Kind { Equal, NotEqual, Greater, GreaterEqual, Less, LessEqual, LogicalAnd, LogicalOr };
+    CompareOp(const LayerDesc & desc, Kind kind) : Layer(desc.name, desc.class_name), kind_(kind) {}
+    bool accepts_constant_operands() const override { return true; }
+
+    std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
+        check_input_count(inputs, 2);
+        return {{broadcast_shape(inputs[0].shape, inputs[1].shape, context()), DType::Int32}};
+    }
+
+    void run(const std::vector<const Tensor *> & inputs, std::vector<Tensor> & outputs, const Kernels &) const override {
+        const Tensor & a = *inputs[0], & b = *inputs[1];
+        Tensor & y = outputs[0];
+        const bool ints = a.dtype() == DType::Int32 && b.dtype() == DType::Int32;
+        // Element strides of a and b along each output axis (0 where they broadcast).
+        const int64_t rank = y.rank();
+        std::vector<int64_t> stride_a(rank, 0), stride_b(rank, 0), index(rank, 0);
+        for (const Tensor * t : {&a, &b}) {
+            std::vector<int64_t> & stride = t == &a ? stride_a : stride_b;
+            for (int64_t d = t->rank() - 1, s = 1; d >= 0; --d) {
+                const int64_t axis = d + rank - t->rank();
+                if (t->shape()[d] != 1) stride[axis] = s;
+                s *= t->shape()[d];
+            }
+        }
+        int64_t ia = 0, ib = 0;
+        for (int64_t i = 0; i < y.size(); ++i) {
+            y.data_i32()[i] = ints ? compare(a.data_i32()[ia], b.data_i32()[ib]) : compare(as_float(a, ia), as_float(b, ib));
+            for (int64_t d = rank - 1; d >= 0; --d) {
+                ia += stride_a[d];
+                ib += stride_b[d];
+                if (++index[d] < y.shape()[d]) break;
+                ia -= stride_a[d] * y.shape()[d];
+                ib -= stride_b[d] * y.shape()[d];
+                index[d] = 0;
+            }
+        }
+    }
+
+private:
+    template <class T>
+    int32_t compare(T x, T y) const {
+        switch (kind_) {
+        case Kind::Equal: return x == y;
+        case Kind::NotEqual: return x != y;
+        case Kind::Greater: return x > y;
+        case Kind::GreaterEqual: return x >= y;
+        case Kind::Less: return x < y;
+        case Kind::LessEqual: return x <= y;
+        case Kind::LogicalAnd: return x != 0 && y != 0;
+        case Kind::LogicalOr: return x != 0 || y != 0;
+        }
+        return 0;
+    }
+
+    Kind kind_;
+};
+
+// zeros_like / ones_like: the input's shape filled with a value, in the input's dtype or the
+// given one (bool is int32).
+class FillOp : public Layer {
+public:
+    FillOp(const LayerDesc & desc, float value, std::optional<DType> dtype)
+        : Layer(desc.name, desc.class_name), value_(value), dtype_(dtype) {}
+
+    std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
+        check_input_count(inputs, 1);
+        return {{inputs[0].shape, dtype_.value_or(inputs[0].dtype)}};
+    }
+
+    void run(const std::vector<const Tensor *> &, std::vector<Tensor> & outputs, const Kernels &) const override {
+        Tensor & y = outputs[0];
+        if (y.dtype() == DType::Int32) std::fill(y.data_i32(), y.data_i32() + y.size(), static_cast<int32_t>(value_));
+        else std::fill(y.data(), y.data() + y.size(), value_);
+    }
+
+private:
+    float value_;
+    std::optional<DType> dtype_;
+};
+
 class UnaryOp : public Layer {
 public:
     UnaryOp(const LayerDesc & desc, UnaryArgs op) : Layer(desc.name, desc.class_name), op_(op) {}
@@ -213,10 +303,11 @@ private:
 };
 
 // tf.cast / ops.cast between float32 and int32. Float to int truncates toward zero, saturating
-// at the int32 range (NaN gives 0).
+// at the int32 range (NaN gives 0); to bool (int32 0/1) is x != 0.
 class CastOp : public Layer {
 public:
-    CastOp(const LayerDesc & desc, DType to) : Layer(desc.name, desc.class_name), to_(to) {}
+    CastOp(const LayerDesc & desc, DType to, bool to_bool = false)
+        : Layer(desc.name, desc.class_name), to_(to), to_bool_(to_bool) {}
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
         check_input_count(inputs, 1);
@@ -227,7 +318,9 @@ public:
              const Kernels & kernels) const override {
         const Tensor & x = *inputs[0];
         Tensor & y = outputs[0];
-        if (x.dtype() == to_) {
+        if (to_bool_) {
+            for (int64_t i = 0; i < x.size(); ++i) y.data_i32()[i] = as_float(x, i) != 0.f;
+        } else if (x.dtype() == to_) {
             std::copy(raw(x), raw(x) + x.size(), raw(y));
         } else if (to_ == DType::Float32) {
             for (int64_t i = 0; i < x.size(); ++i) y.data()[i] = static_cast<float>(x.data_i32()[i]);
@@ -244,6 +337,7 @@ public:
 
 private:
     DType to_;
+    bool to_bool_;
 };
 
 // Ops that only change the shape (reshape, expand_dims, squeeze, identity): a row-major copy.
@@ -380,16 +474,17 @@ private:
     std::vector<int64_t> perm_;
 };
 
-// Sum / mean / max / min over some axes (all when none are given), in row-major order.
+// Sum / mean / max / min over some axes (all when none are given), in row-major order; any / all
+// (x != 0) give int32 0/1 and also read int32 inputs.
 class ReduceOp : public Layer {
 public:
-    enum class Kind { Sum, Mean, Max, Min };
+    enum class Kind { Sum, Mean, Max, Min, Any, All };
     ReduceOp(const LayerDesc & desc, Kind kind, std::vector<int64_t> axes, bool keepdims)
         : Layer(desc.name, desc.class_name), kind_(kind), axes_(std::move(axes)), keepdims_(keepdims) {}
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
         check_input_count(inputs, 1);
-        check_float_input(inputs, 0, 0, 8);
+        if (!logical()) check_float_input(inputs, 0, 0, 8);
         const Shape & in = inputs[0].shape;
         const std::vector<bool> reduced = reduced_axes(static_cast<int64_t>(in.size()));
         Shape out;
@@ -397,7 +492,7 @@ public:
             if (!reduced[d]) out.push_back(in[d]);
             else if (keepdims_) out.push_back(1);
         }
-        return {{out}};
+        return {{out, logical() ? DType::Int32 : DType::Float32}};
     }
 
     void run(const std::vector<const Tensor *> & inputs, std::vector<Tensor> & outputs,
@@ -415,18 +510,22 @@ public:
             }
         const float init = kind_ == Kind::Max   ? -std::numeric_limits<float>::infinity()
                            : kind_ == Kind::Min ? std::numeric_limits<float>::infinity()
+                           : kind_ == Kind::All ? 1.f
                                                 : 0.f;
-        float * out = y.data();
+        std::vector<float> truth(logical() ? y.size() : 0);  // any / all accumulate here as 0 / 1
+        float * out = logical() ? truth.data() : y.data();
         std::fill(out, out + y.size(), init);
         int64_t offset = 0;
         for (int64_t i = 0; i < x.size(); ++i) {
-            const float v = x.data()[i];
+            const float v = as_float(x, i);
             float & acc = out[offset];
             switch (kind_) {
             case Kind::Sum:
             case Kind::Mean: acc += v; break;
             case Kind::Max: acc = v > acc || v != v ? v : acc; break;
             case Kind::Min: acc = v < acc || v != v ? v : acc; break;
+            case Kind::Any: acc = acc != 0.f || v != 0.f; break;
+            case Kind::All: acc = acc != 0.f && v != 0.f; break;
             }
             for (int64_t d = rank - 1; d >= 0; --d) {
                 offset += stride[d];
@@ -439,9 +538,12 @@ public:
             const float count = static_cast<float>(y.size() ? x.size() / y.size() : 0);
             kernels.binary(Binary::Divide, out, 1, &count, 0, out, y.size());
         }
+        for (size_t i = 0; i < truth.size(); ++i) y.data_i32()[i] = truth[i] != 0.f;
     }
 
 private:
+    bool logical() const { return kind_ == Kind::Any || kind_ == Kind::All; }
+
     std::vector<bool> reduced_axes(int64_t rank) const {
         std::vector<bool> reduced(rank, axes_.empty());
         for (int64_t a : axes_) reduced[resolve_axis(a, rank, context())] = true;
@@ -475,7 +577,11 @@ const std::map<std::string, std::string> kTfFunctions = {
     {"compat.v1.squeeze", "Squeeze"}, {"transpose", "Transpose"}, {"compat.v1.transpose", "Transpose"},
     {"identity", "Identity"}, {"concat", "Concatenate"}, {"clip_by_value", "Clip"},
     {"math.reduce_sum", "Sum"}, {"math.reduce_mean", "Mean"}, {"math.reduce_max", "Max"},
-    {"math.reduce_min", "Min"},
+    {"math.reduce_min", "Min"}, {"math.reduce_any", "Any"}, {"math.reduce_all", "All"},
+    {"math.equal", "Equal"}, {"math.not_equal", "NotEqual"}, {"math.greater", "Greater"},
+    {"math.greater_equal", "GreaterEqual"}, {"math.less", "Less"}, {"math.less_equal", "LessEqual"},
+    {"math.logical_and", "LogicalAnd"}, {"math.logical_or", "LogicalOr"},
+    {"zeros_like", "ZerosLike"}, {"ones_like", "OnesLike"},
 };
 
 const std::map<std::string, Binary> kBinaryOps = {
@@ -528,7 +634,23 @@ const std::map<std::string, UnaryEntry> kUnaryOps = {
 const std::map<std::string, ReduceOp::Kind> kReduceOps = {
     {"Sum", ReduceOp::Kind::Sum}, {"Mean", ReduceOp::Kind::Mean},
     {"Max", ReduceOp::Kind::Max}, {"Min", ReduceOp::Kind::Min},
+    {"Any", ReduceOp::Kind::Any}, {"All", ReduceOp::Kind::All},
 };
+
+const std::map<std::string, CompareOp::Kind> kCompareOps = {
+    {"Equal", CompareOp::Kind::Equal}, {"NotEqual", CompareOp::Kind::NotEqual},
+    {"Greater", CompareOp::Kind::Greater}, {"GreaterEqual", CompareOp::Kind::GreaterEqual},
+    {"Less", CompareOp::Kind::Less}, {"LessEqual", CompareOp::Kind::LessEqual},
+    {"LogicalAnd", CompareOp::Kind::LogicalAnd}, {"LogicalOr", CompareOp::Kind::LogicalOr},
+};
+
+// A dtype argument (null: keep the input's); bool tensors are int32 0/1.
+std::optional<DType> dtype_argument(const Json * dtype, const std::string & context) {
+    if (!dtype || dtype->is_null()) return std::nullopt;
+    KRUN_CHECK(dtype->is_string() && (*dtype == "float32" || *dtype == "int32" || *dtype == "bool"), context,
+               ": dtype ", dtype->dump(), " is not supported (float32, int32 and bool are)");
+    return *dtype == "float32" ? DType::Float32 : DType::Int32;
+}
 
 // Builds the op `op` (a Keras 3 operation class name) from `desc`, reading its parameters from p.
 std::unique_ptr<Layer> build_op(const LayerDesc & desc, const std::string & op, OpParams & p) {
@@ -559,11 +681,17 @@ std::unique_ptr<Layer> build_op(const LayerDesc & desc, const std::string & op, 
                    ": clip bounds must be constant numbers");
         return std::make_unique<ClipOp>(desc, static_cast<float>(lo->get<double>()), static_cast<float>(hi->get<double>()));
     }
+    if (auto it = kCompareOps.find(op); it != kCompareOps.end()) {
+        p.use_positional();
+        return std::make_unique<CompareOp>(desc, it->second);
+    }
+    if (op == "ZerosLike" || op == "OnesLike")
+        return std::make_unique<FillOp>(desc, op == "OnesLike" ? 1.f : 0.f, dtype_argument(p.find({"dtype"}), desc.context()));
     if (op == "Cast") {
         const Json * dtype = p.required({"dtype"});
-        KRUN_CHECK(dtype->is_string() && (*dtype == "float32" || *dtype == "int32"), desc.context(),
-                   ": cast to ", dtype->dump(), " is not supported (float32 and int32 are)");
-        return std::make_unique<CastOp>(desc, *dtype == "int32" ? DType::Int32 : DType::Float32);
+        const std::optional<DType> to = dtype_argument(dtype, desc.context());
+        KRUN_CHECK(to, desc.context(), ": cast needs a dtype");
+        return std::make_unique<CastOp>(desc, *to, *dtype == "bool");
     }
     if (op == "Reshape") {
         p.required({"shape", "newshape"});
@@ -603,8 +731,10 @@ std::string supported_names(bool tf) {
     }
     for (const auto & e : kBinaryOps) add(e.first);
     for (const auto & e : kUnaryOps) add(e.first);
+    for (const auto & e : kCompareOps) add(e.first);
     for (const char * n : {"Gelu", "Softmax", "LogSoftmax", "Clip", "Cast", "Reshape", "ExpandDims", "Squeeze",
-                           "Transpose", "Sum", "Mean", "Max", "Min", "Concatenate"})
+                           "Transpose", "Sum", "Mean", "Max", "Min", "Any", "All", "ZerosLike", "OnesLike",
+                           "Concatenate"})
         add(n);
     return names;
 }

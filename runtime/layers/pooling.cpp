@@ -1,6 +1,8 @@
 // Keras MaxPooling1D/2D, AveragePooling1D/2D (pool_size, strides (null: pool_size), padding
 // valid/same) and GlobalAveragePooling1D/2D, GlobalMaxPooling1D/2D (keepdims), channels_last only.
 // 1D layers run as 2D with height 1; global pooling is one window over the whole input. Kernel: pool2d.
+// GlobalAveragePooling1D with a Keras mask (the only one that takes it) averages the unmasked
+// steps: sum(x * mask) / sum(mask), a plain loop.
 #include "layers/factories.h"
 
 namespace krun {
@@ -98,14 +100,25 @@ public:
         rank_ = spatial_rank(desc);
         is_max_ = is_max_pooling(desc);
         keepdims_ = desc.cfg().boolean("keepdims", false);
+        keras3_ = desc.keras == KerasVersion::Keras3;
     }
 
+    bool accepts_mask() const override { return rank_ == 1 && !is_max_; }
+
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
-        check_input_count(inputs, 1);
+        const bool masked = accepts_mask() && inputs.size() == 2;
+        check_input_count(inputs, masked ? 2 : 1);
         check_float_input(inputs, 0, rank_ + 2, rank_ + 2);
         const Shape & in = inputs[0].shape;
         for (int64_t axis = 1; axis <= rank_; ++axis)
             KRUN_CHECK(in[axis] != 0, context(), ": cannot pool an empty input ", shape_string(in));
+        if (masked) {
+            const Spec & m = inputs[1];
+            bool ok = m.dtype == DType::Int32 && m.shape.size() == 2;
+            for (size_t d = 0; ok && d < 2; ++d) ok = m.shape[d] < 0 || in[d] < 0 || m.shape[d] == in[d];
+            KRUN_CHECK(ok, context(), ": the mask should be int32 [batch, steps] ", shape_string({in[0], in[1]}),
+                       ", got ", dtype_name(m.dtype), " ", shape_string(m.shape));
+        }
         if (!keepdims_) return {{{in[0], in.back()}}};
         Shape out(in.size(), 1);
         out.front() = in[0];
@@ -115,6 +128,7 @@ public:
 
     void run(const std::vector<const Tensor *> & inputs, std::vector<Tensor> & outputs,
              const Kernels & kernels) const override {
+        if (inputs.size() == 2) return masked_average(*inputs[0], *inputs[1], outputs[0]);
         // One valid window covering the whole input: the average divides by its size.
         Pool2dArgs a;
         set_input_dims(a, inputs[0]->shape(), rank_);
@@ -128,9 +142,29 @@ public:
     }
 
 private:
+    // Keras: sum over steps of x * mask (Keras 3: where(mask, x, 0)), divided by the count of
+    // unmasked steps (0 / 0 = NaN when every step is masked, as in Keras).
+    void masked_average(const Tensor & x, const Tensor & mask, Tensor & y) const {
+        const int64_t batch = x.dim(0), steps = x.dim(1), channels = x.dim(2);
+        for (int64_t b = 0; b < batch; ++b) {
+            float count = 0.f;
+            for (int64_t t = 0; t < steps; ++t) count += mask.data_i32()[b * steps + t] != 0 ? 1.f : 0.f;
+            for (int64_t c = 0; c < channels; ++c) {
+                float sum = 0.f;
+                for (int64_t t = 0; t < steps; ++t) {
+                    const float v = x.data()[(b * steps + t) * channels + c];
+                    const bool keep = mask.data_i32()[b * steps + t] != 0;
+                    sum += keras3_ ? (keep ? v : 0.f) : v * (keep ? 1.f : 0.f);
+                }
+                y.data()[b * channels + c] = sum / count;
+            }
+        }
+    }
+
     int64_t rank_ = 2;
     bool is_max_ = true;
     bool keepdims_ = false;
+    bool keras3_ = false;
 };
 
 }  // namespace

@@ -2,7 +2,8 @@
 // RNN with a SimpleRNNCell/GRUCell/LSTMCell/StackedRNNCells cell. Config: units, activation,
 // recurrent_activation, use_bias, reset_after (GRU), implementation (LSTM bias order),
 // return_sequences, return_state, go_backwards, time_major, zero_output_for_mask; zero or given
-// initial states; a Keras 3 `mask` call argument (as the last input).
+// initial states; a Keras mask as the last input (layer.h): masked steps keep the states and
+// output the previous step's output (zeros with zero_output_for_mask, and before any kept step).
 // Kernels: one gemm per gate for the input projection of all time steps, then per step a gemm
 // per gate for the recurrent part, unary (activations) and binary (gate arithmetic).
 #include <algorithm>
@@ -59,13 +60,6 @@ public:
         KRUN_CHECK(!cfg.boolean("stateful", false), context(),
                    ": stateful=true is not supported (krun starts every call from zero states)");
         zero_output_for_mask_ = cfg.boolean("zero_output_for_mask", false);
-        if (desc.first_call) {
-            // Keras 3 records these call arguments as keyword tensors; the loader appends them as
-            // inputs (initial states after x, the mask last).
-            const Json & kwargs = desc.first_call->kwargs;
-            given_states_ = kwargs.contains("initial_state") && !kwargs["initial_state"].is_null();
-            has_mask_ = kwargs.contains("mask") && kwargs["mask"].is_object();
-        }
 
         CellKind kind;
         if (cell_kind_of(desc.class_name, false, kind)) {
@@ -107,21 +101,24 @@ public:
                 cell.reset_after = cell.use_bias && weight(cell.bias).rank() == 2;
     }
 
+    bool accepts_mask() const override { return true; }
+    int kept_mask_outputs() const override { return return_sequences_ ? 1 : 0; }
+
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
         size_t states = 0;
         for (const Cell & cell : cells_) states += cell.state_count();
-        const size_t mask = has_mask_ ? 1 : 0;
+        const bool has_mask = masked(inputs);
+        const size_t mask = has_mask ? 1 : 0;
         const bool with_states = inputs.size() == 1 + states + mask;
         KRUN_CHECK(inputs.size() == 1 + mask || with_states, context(), ": expects the sequence",
-                   has_mask_ ? ", the mask" : "", " and optionally ", states, " initial states as inputs, got ",
+                   has_mask ? ", the mask" : "", " and optionally ", states, " initial states as inputs, got ",
                    inputs.size(), " input(s)");
-        KRUN_CHECK(!given_states_ || with_states, context(), ": initial_state was given in the call but not passed as inputs");
         const size_t state_inputs = with_states ? states : 0;
         check_float_input(inputs, 0, 3, 3);
         const Shape & in = inputs[0].shape;
         const int64_t batch = time_major_ ? in[1] : in[0], steps = time_major_ ? in[0] : in[1];
         KRUN_CHECK(steps != 0, context(), ": the input has no time steps, shape ", shape_string(in));
-        if (has_mask_) {
+        if (has_mask) {
             const Spec & m = inputs.back();
             const Shape want = {batch, steps};  // batch first even when time_major
             bool ok = m.shape.size() == 2;
@@ -168,18 +165,15 @@ public:
 
         // The sequence in processing order, step-major: seq[s][b][:] (go_backwards reads t = T-1-s),
         // and the mask in the same order (empty: every step counts).
+        const bool has_mask = inputs.size() > 1 && inputs.back()->dtype() == DType::Int32;
         std::vector<float> seq(static_cast<size_t>(steps * batch * features));
-        std::vector<char> keep(has_mask_ ? static_cast<size_t>(steps * batch) : 0);
+        std::vector<char> keep(has_mask ? static_cast<size_t>(steps * batch) : 0);
         for (int64_t s = 0; s < steps; ++s) {
             const int64_t t = go_backwards_ ? steps - 1 - s : s;
             for (int64_t b = 0; b < batch; ++b) {
                 const int64_t row = time_major_ ? t * batch + b : b * steps + t;
                 std::memcpy(&seq[(s * batch + b) * features], x.data() + row * features, features * sizeof(float));
-                if (has_mask_) {
-                    const Tensor & m = *inputs.back();
-                    const int64_t at = b * steps + t;
-                    keep[s * batch + b] = m.dtype() == DType::Int32 ? m.data_i32()[at] != 0 : m.data()[at] != 0.f;
-                }
+                if (has_mask) keep[s * batch + b] = inputs.back()->data_i32()[b * steps + t] != 0;
             }
         }
 
@@ -190,7 +184,7 @@ public:
             const int64_t block = batch * cell.units;
             std::vector<float> h_seq(static_cast<size_t>(steps * block));
             std::vector<float> h0(static_cast<size_t>(block), 0.f), c(static_cast<size_t>(block), 0.f);
-            if (inputs.size() > 1 + (has_mask_ ? 1 : 0)) {
+            if (inputs.size() > 1 + (has_mask ? 1 : 0)) {
                 std::memcpy(h0.data(), inputs[next_input++]->data(), block * sizeof(float));
                 if (cell.kind == CellKind::LSTM) std::memcpy(c.data(), inputs[next_input++]->data(), block * sizeof(float));
             }
@@ -203,9 +197,15 @@ public:
             seq = std::move(h_seq);
             features = cell.units;
         }
-        if (zero_output_for_mask_)  // masked steps output zeros (the carried state stays in the states)
-            for (size_t i = 0; i < keep.size(); ++i)
-                if (!keep[i]) std::fill_n(&seq[i * features], features, 0.f);
+        // seq holds the states; a masked step outputs zeros or the previous step's output, which
+        // is zeros before the first kept step (Keras' rnn loop starts from a zero output).
+        for (int64_t s = 0; s < (keep.empty() ? 0 : steps); ++s)
+            for (int64_t b = 0; b < batch; ++b) {
+                if (keep[s * batch + b]) continue;
+                float * y = &seq[(s * batch + b) * features];
+                if (zero_output_for_mask_ || s == 0) std::fill_n(y, features, 0.f);
+                else std::copy_n(y - batch * features, features, y);
+            }
 
         float * out = outputs[0].data();
         if (!return_sequences_) {
@@ -355,9 +355,12 @@ private:
         }
     }
 
+    // A last input of dtype Int32 is the mask (layer.h); states are float32.
+    static bool masked(const std::vector<Spec> & inputs) { return inputs.size() > 1 && inputs.back().dtype == DType::Int32; }
+
     std::vector<Cell> cells_;
     bool return_sequences_ = false, return_state_ = false, go_backwards_ = false, time_major_ = false;
-    bool zero_output_for_mask_ = false, given_states_ = false, has_mask_ = false;
+    bool zero_output_for_mask_ = false;
 };
 
 }  // namespace

@@ -1,6 +1,8 @@
 // Keras wrapper layers. Bidirectional: a forward and a backward recurrent layer (backward_layer
 // config, else the forward config with go_backwards flipped), merge_mode concat/sum/mul/ave/null,
-// return_sequences, return_state. TimeDistributed: any layer applied to every time slice.
+// return_sequences, return_state, a Keras mask (given to both layers, which Keras forces to
+// zero_output_for_mask = return_sequences). TimeDistributed: any layer applied to every time
+// slice; it passes a Keras mask on.
 // The inner layers are built with make_layer and run through their own run(); kernels: binary.
 #include <cstring>
 
@@ -100,31 +102,39 @@ public:
         else cfg.error(cat("unknown merge_mode '", mode, "' (expected concat, sum, mul, ave or null)"));
 
         if (desc.first_call)
-            for (const char * arg : {"initial_state", "mask"})
-                KRUN_CHECK(!desc.first_call->kwargs.contains(arg) || desc.first_call->kwargs[arg].is_null(), context(),
-                           ": the '", arg, "' call argument is not supported");
+            KRUN_CHECK(!desc.first_call->kwargs.contains("initial_state") || desc.first_call->kwargs["initial_state"].is_null(),
+                       context(), ": the 'initial_state' call argument is not supported");
 
-        forward_ = &add_inner(forward_entry, desc, "forward_layer/", "forward", nullptr, "forward_" + name());
+        Json forward = forward_cfg.json();
+        forward["zero_output_for_mask"] = return_sequences_;
+        forward_ = &add_inner(forward_entry, desc, "forward_layer/", "forward", &forward, "forward_" + name());
         if (cfg.has("backward_layer")) {
             // A given backward layer keeps its own name in Keras 3 and its weights are scoped by it;
             // tf-keras scopes them by backward_<name>.
             const Json & entry = cfg.child("backward_layer").json();
-            const std::string backward_name =
-                Config(Config(entry, context()).child("config").json(), context()).string("name", "backward");
+            Json backward = Config(entry, context()).child("config").json();
+            const std::string backward_name = Config(backward, context()).string("name", "backward");
             const std::string hint = desc.keras == KerasVersion::Keras3 ? backward_name : "backward";
-            backward_ = &add_inner(entry, desc, "backward_layer/", hint, nullptr, "backward_" + name());
+            backward["zero_output_for_mask"] = backward.value("return_sequences", false);
+            backward_ = &add_inner(entry, desc, "backward_layer/", hint, &backward, "backward_" + name());
         } else {
             // tf-keras writes backward_layer only when it was given: the backward copy is the
             // forward config with go_backwards flipped.
-            Json backward = forward_cfg.json();
+            Json backward = forward;
             backward["go_backwards"] = !forward_cfg.boolean("go_backwards", false);
             backward_ = &add_inner(forward_entry, desc, "backward_layer/", "backward", &backward, "backward_" + name());
         }
     }
 
+    bool accepts_mask() const override { return true; }
+    int kept_mask_outputs() const override { return !return_sequences_ ? 0 : merge_ == Merge::None ? 2 : 1; }
+
+    // Input 0 the sequence; input 1, if any, the mask (int32), which the inner layers check.
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
-        KRUN_CHECK(inputs.size() == 1, context(), ": expects 1 input (initial states are not supported), got ",
-                   inputs.size());
+        const bool masked = inputs.size() == 2 && inputs[1].dtype == DType::Int32;
+        KRUN_CHECK(inputs.size() == 1 || masked, context(),
+                   ": expects the sequence and optionally a mask (initial states are not supported), got ",
+                   inputs.size(), " inputs");
         const std::vector<Spec> f = infer_inner(*forward_, inputs), b = infer_inner(*backward_, inputs);
         const Shape & fy = f[0].shape, & by = b[0].shape;
         KRUN_CHECK(fy.size() == by.size(), context(), ": forward output ", shape_string(fy),
@@ -211,6 +221,8 @@ public:
     explicit TimeDistributed(const LayerDesc & desc) : Wrapper(desc.name, desc.class_name) {
         inner_ = &add_inner(desc.cfg().child("layer").json(), desc, "layer/", "");
     }
+
+    int kept_mask_outputs() const override { return 1; }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
         check_input_count(inputs, 1);

@@ -21,7 +21,8 @@ struct Fixture {
     std::string name;
     std::string model_json;
     std::vector<std::string> inputs, expected;  // input_0.npy, input_1.npy, ... in index order
-    bool expect_error = false;  // fixture.json has "expect_error": krun must refuse the file
+    bool expect_error = false;       // fixture.json has "expect_error": krun must refuse the file
+    bool expect_divergence = false;  // "expect_divergence": broken weights, outputs must differ
 };
 
 std::vector<std::string> numbered_files(const fs::path & folder, const std::string & prefix) {
@@ -40,7 +41,8 @@ std::vector<Fixture> fixtures() {
         std::ifstream meta(folder / "fixture.json");
         const nlohmann::json about = meta ? nlohmann::json::parse(meta, nullptr, false) : nlohmann::json();
         found.push_back({folder.filename().string(), (folder / "model.json").string(), numbered_files(folder, "input_"),
-                         numbered_files(folder, "expected_"), about.is_object() && about.contains("expect_error")});
+                         numbered_files(folder, "expected_"), about.is_object() && about.contains("expect_error"),
+                         about.is_object() && about.contains("expect_divergence")});
     }
     std::sort(found.begin(), found.end(), [](const Fixture & a, const Fixture & b) { return a.name < b.name; });
     return found;
@@ -61,13 +63,16 @@ void check_fixture(const Fixture & f, const Options & options) {
         for (const std::string & path : f.inputs) inputs.push_back(read_npy(path));
         const std::vector<Tensor> outputs = model.run(inputs);
         REQUIRE(outputs.size() == f.expected.size());
+        bool all_ok = true;
         for (size_t k = 0; k < outputs.size(); ++k) {
             const Tensor expected = read_npy(f.expected[k]);
             const Parity parity = compare_parity(outputs[k], expected, kModelAtol, kModelRtol);
             INFO("output " << k << " ('" << model.outputs()[k].name << "') shape " << shape_string(outputs[k].shape())
                            << ", expected " << shape_string(expected.shape()) << ": " << describe(parity));
-            CHECK(parity.ok());
+            if (!f.expect_divergence) CHECK(parity.ok());
+            all_ok = all_ok && parity.ok();
         }
+        if (f.expect_divergence) CHECK_FALSE(all_ok);
     } catch (const Error & e) {
         FAIL_CHECK("krun error: " << e.what());
     }

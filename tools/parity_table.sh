@@ -16,6 +16,7 @@ echo "|---|---|---|---|---|"
 for folder in models/*/; do
     folder="${folder%/}"
     [ -f "$folder/expected_0.npy" ] || continue
+    grep -q expect_divergence "$folder/fixture.json" && continue  # broken on purpose (field cases)
     args=("$folder/model.json")
     for f in $(ls "$folder"/input_*.npy | sort -V); do args+=("$f"); done
     outputs=0

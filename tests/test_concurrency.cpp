@@ -1,0 +1,65 @@
+// One loaded model run from 8 threads at once gives the results of a single run, bit for bit
+// (Model::run is const and documented thread-safe). tools/sanitize.sh runs this under
+// ThreadSanitizer.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "loader/npy.h"
+#include "support/helpers.h"
+
+using namespace krun;
+using namespace krun::test;
+
+namespace {
+
+bool same_bits(const std::vector<Tensor> & a, const std::vector<Tensor> & b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (a[i].shape() != b[i].shape() || a[i].dtype() != b[i].dtype() || std::memcmp(a[i].data(), b[i].data(), a[i].size() * 4) != 0)
+            return false;
+    return true;
+}
+
+// Runs `model` on `inputs` from 8 threads at once, `runs` times each; true when every result
+// equals the single-threaded one.
+bool same_from_8_threads(const Model & model, const std::vector<Tensor> & inputs, int runs) {
+    const std::vector<Tensor> expected = model.run(inputs);
+    std::vector<char> ok(8, 0);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t)
+        threads.emplace_back([&, t] {
+            bool all = true;
+            for (int r = 0; r < runs; ++r) all &= same_bits(model.run(inputs), expected);
+            ok[t] = all;
+        });
+    for (std::thread & t : threads) t.join();
+    return std::all_of(ok.begin(), ok.end(), [](char c) { return c != 0; });
+}
+
+}  // namespace
+
+// Stateful layers (RNNs, masking), a CNN and shared layers: whatever a layer keeps between calls
+// would show up as differing results.
+TEST_CASE("concurrency: one model run from 8 threads at once gives identical results", "[concurrency]") {
+    for (const char * name : {"tfk_digits_cnn", "tfk_rnn_lstm_simple", "tfk_rnn_masking", "k3_shared_layer", "tfk_bidirectional"}) {
+        const fs::path folder = fs::path(KRUN_MODELS_DIR) / name;
+        if (!fs::exists(folder / "model.json")) {
+            WARN("skipped: " << folder.string() << " is absent");
+            continue;
+        }
+        for (bool reference : {false, true}) {
+            INFO(name << (reference ? " (reference kernels)" : " (fast kernels)"));
+            Options options;
+            options.threads = 1;  // threads of our own; OpenMP teams are not what is tested here
+            options.reference_kernels = reference;
+            const Model model = Model::load((folder / "model.json").string(), options);
+            std::vector<Tensor> inputs;
+            for (size_t i = 0; i < model.inputs().size(); ++i)
+                inputs.push_back(read_npy((folder / ("input_" + std::to_string(i) + ".npy")).string()));
+            CHECK(same_from_8_threads(model, inputs, 3));
+        }
+    }
+}

@@ -5,20 +5,12 @@
 #include <algorithm>
 
 #include "broadcast.h"
+#include "elements.h"
 #include "layers/factories.h"
 
 namespace krun {
 
 namespace {
-
-// Raw 4-byte elements: data movement does not care whether they are float32 or int32.
-const uint32_t * raw(const Tensor & t) {
-    return t.dtype() == DType::Int32 ? reinterpret_cast<const uint32_t *>(t.data_i32())
-                                     : reinterpret_cast<const uint32_t *>(t.data());
-}
-uint32_t * raw(Tensor & t) {
-    return t.dtype() == DType::Int32 ? reinterpret_cast<uint32_t *>(t.data_i32()) : reinterpret_cast<uint32_t *>(t.data());
-}
 
 // Keras merge layers expand lower-rank inputs at axis 1 until all ranks match (base_merge.py).
 Shape expanded_to_rank(Shape shape, size_t rank) {
@@ -126,11 +118,11 @@ public:
         int64_t outer = 1;
         for (int64_t d = 0; d < axis; ++d) outer *= y.shape()[d];
         const int64_t row = outer ? y.size() / outer : 0;  // output elements per outer index
-        uint32_t * out = raw(y);
+        uint32_t * out = raw_elements(y);
         int64_t offset = 0;  // of this input's block inside a row
         for (const Tensor * x : inputs) {
             const int64_t block = outer ? x->size() / outer : 0;
-            const uint32_t * in = raw(*x);
+            const uint32_t * in = raw_elements(*x);
             for (int64_t o = 0; o < outer; ++o) std::copy(in + o * block, in + (o + 1) * block, out + o * row + offset);
             offset += block;
         }

@@ -11,20 +11,12 @@
 #include <set>
 
 #include "broadcast.h"
+#include "elements.h"
 #include "layers/factories.h"
 
 namespace krun {
 
 namespace {
-
-// Raw 4-byte elements: data movement does not care whether they are float32 or int32.
-const uint32_t * raw(const Tensor & t) {
-    return t.dtype() == DType::Int32 ? reinterpret_cast<const uint32_t *>(t.data_i32())
-                                     : reinterpret_cast<const uint32_t *>(t.data());
-}
-uint32_t * raw(Tensor & t) {
-    return t.dtype() == DType::Int32 ? reinterpret_cast<uint32_t *>(t.data_i32()) : reinterpret_cast<uint32_t *>(t.data());
-}
 
 int64_t resolve_axis(int64_t axis, int64_t rank, const std::string & context) {
     KRUN_CHECK(axis >= -rank && axis < rank, context, ": axis ", axis, " is out of range for rank ", rank);
@@ -321,7 +313,7 @@ public:
         if (to_bool_) {
             for (int64_t i = 0; i < x.size(); ++i) y.data_i32()[i] = as_float(x, i) != 0.f;
         } else if (x.dtype() == to_) {
-            std::copy(raw(x), raw(x) + x.size(), raw(y));
+            std::copy(raw_elements(x), raw_elements(x) + x.size(), raw_elements(y));
         } else if (to_ == DType::Float32) {
             for (int64_t i = 0; i < x.size(); ++i) y.data()[i] = static_cast<float>(x.data_i32()[i]);
         } else {
@@ -384,7 +376,7 @@ public:
 
     void run(const std::vector<const Tensor *> & inputs, std::vector<Tensor> & outputs,
              const Kernels & kernels) const override {
-        std::copy(raw(*inputs[0]), raw(*inputs[0]) + inputs[0]->size(), raw(outputs[0]));
+        std::copy(raw_elements(*inputs[0]), raw_elements(*inputs[0]) + inputs[0]->size(), raw_elements(outputs[0]));
     }
 
 private:
@@ -441,8 +433,8 @@ public:
         for (int64_t d = rank - 1; d > 0; --d) in_strides[d - 1] = in_strides[d] * x.shape()[d];
         for (int64_t d = 0; d < rank; ++d) stride[d] = in_strides[perm[d]];  // input stride of output axis d
         const Shape & out_shape = outputs[0].shape();
-        const uint32_t * in = raw(x);
-        uint32_t * out = raw(outputs[0]);
+        const uint32_t * in = raw_elements(x);
+        uint32_t * out = raw_elements(outputs[0]);
         int64_t offset = 0;
         for (int64_t i = 0; i < outputs[0].size(); ++i) {
             out[i] = in[offset];

@@ -2,6 +2,7 @@
 // and RepeatVector (n). Pure data movement on float32 or int32 values (plain loops, no kernels).
 #include <cstring>
 
+#include "elements.h"
 #include "layers/factories.h"
 
 namespace krun {
@@ -20,10 +21,6 @@ bool all_known(const Shape & dims, size_t from = 0) {
     return true;
 }
 
-// Raw 4-byte elements: every value here is float32 or int32.
-const uint32_t * elements(const Tensor & t) { return reinterpret_cast<const uint32_t *>(t.dtype() == DType::Float32 ? static_cast<const void *>(t.data()) : t.data_i32()); }
-uint32_t * elements(Tensor & t) { return reinterpret_cast<uint32_t *>(t.dtype() == DType::Float32 ? static_cast<void *>(t.data()) : t.data_i32()); }
-
 // out = transpose(in, perm): output axis d is input axis perm[d].
 void transpose(const Tensor & in, const std::vector<int64_t> & perm, Tensor & out) {
     const Shape & dims = in.shape();
@@ -35,8 +32,8 @@ void transpose(const Tensor & in, const std::vector<int64_t> & perm, Tensor & ou
         out_dims[d] = dims[perm[d]];
         strides[d] = in_strides[perm[d]];
     }
-    const uint32_t * src = elements(in);
-    uint32_t * dst = elements(out);
+    const uint32_t * src = raw_elements(in);
+    uint32_t * dst = raw_elements(out);
     std::vector<int64_t> coord(rank, 0);
     int64_t offset = 0;
     for (int64_t i = 0; i < out.size(); ++i) {
@@ -52,7 +49,7 @@ void transpose(const Tensor & in, const std::vector<int64_t> & perm, Tensor & ou
     }
 }
 
-void copy(const Tensor & in, Tensor & out) { std::memcpy(elements(out), elements(in), 4 * static_cast<size_t>(in.size())); }
+void copy(const Tensor & in, Tensor & out) { std::memcpy(raw_elements(out), raw_elements(in), 4 * static_cast<size_t>(in.size())); }
 
 void check_one_input(const Layer & layer, const std::vector<Spec> & inputs, size_t min_rank) {
     KRUN_CHECK(inputs.size() == 1, layer.context(), ": expects 1 input, got ", inputs.size());
@@ -185,8 +182,8 @@ public:
     void run(const std::vector<const Tensor *> & inputs, std::vector<Tensor> & outputs, const Kernels &) const override {
         const Tensor & x = *inputs[0];
         const int64_t batch = x.shape()[0], features = x.shape()[1];
-        const uint32_t * src = elements(x);
-        uint32_t * dst = elements(outputs[0]);
+        const uint32_t * src = raw_elements(x);
+        uint32_t * dst = raw_elements(outputs[0]);
         for (int64_t b = 0; b < batch; ++b)
             for (int64_t r = 0; r < n_; ++r)
                 std::memcpy(dst + (b * n_ + r) * features, src + b * features, 4 * static_cast<size_t>(features));

@@ -2,13 +2,28 @@
 #include <cstring>
 #include <limits>
 
+#include <unistd.h>
+
 #include "error.h"
 
 namespace krun {
 
 const char * dtype_name(DType dtype) { return dtype == DType::Int32 ? "int32" : "float32"; }
 
-// Element count of `shape`, refusing negative dimensions and 64-bit overflow.
+// Physical memory in bytes (read once): a model asking for a larger tensor (say RepeatVector with
+// n = 2^40) gets a krun::Error instead of std::bad_alloc or the OOM killer.
+static int64_t physical_memory_bytes() {
+    static const int64_t bytes = [] {
+        const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
+        return pages > 0 && page_size > 0 && pages < std::numeric_limits<int64_t>::max() / page_size
+                   ? int64_t(pages) * page_size
+                   : std::numeric_limits<int64_t>::max();
+    }();
+    return bytes;
+}
+
+// Element count of `shape`, refusing negative dimensions, 64-bit overflow and more bytes than the
+// machine has.
 static int64_t checked_size(const std::vector<int64_t> & shape) {
     int64_t size = 1;
     for (int64_t d : shape) {
@@ -17,6 +32,8 @@ static int64_t checked_size(const std::vector<int64_t> & shape) {
                    "tensor shape ", shape_string(shape), " has too many elements");
         size *= d;
     }
+    KRUN_CHECK(size <= physical_memory_bytes() / 4, "tensor shape ", shape_string(shape), " needs ", size * 4,
+               " bytes, more than the ", physical_memory_bytes(), " bytes of memory of this machine");
     return size;
 }
 

@@ -11,6 +11,7 @@
 #include <functional>
 #include <limits>
 
+#include "fuzz/fuzz_support.h"
 #include "loader/npy.h"
 #include "support/helpers.h"
 
@@ -230,6 +231,16 @@ TEST_CASE("malformed: model folders fail with one clear error naming the file", 
     }
 }
 
+TEST_CASE("malformed: a layer asking for a tensor larger than memory fails at run with krun::Error", "[malformed]") {
+    TempDir dir;
+    Json doc = dense_model_document(dir);
+    Json & layers = doc["modelTopology"]["model_config"]["config"]["layers"];
+    layers[1] = {{"class_name", "RepeatVector"}, {"config", {{"name", "repeat"}, {"trainable", true}, {"n", int64_t(1) << 40}}}};
+    doc["weightsManifest"] = Json::array();
+    const Model model = Model::load(write_model(dir, doc));
+    CHECK_THAT(run_error(model, {Tensor({1, 2})}), Contains("tensor shape [1, 1099511627776, 2] needs") && Contains("bytes of memory"));
+}
+
 TEST_CASE("malformed: Keras 3 nodes wrapped in [[ ]] (the defect of a real model_fixed.json)", "[malformed]") {
     const std::string path = std::string(KRUN_MALFORMED_DIR) + "/k3_wrapped_nodes/model.json";
     CHECK_THAT(load_error(path), Contains(path) && Contains("layer 'conv'") && Contains("bad inbound reference"));
@@ -321,23 +332,20 @@ TEST_CASE("malformed: --expect matches NaN only with NaN", "[malformed]") {
 }
 
 TEST_CASE("malformed: fuzzer regression inputs are refused cleanly", "[malformed]") {
-    // tests/fuzz/regressions/<target>/<file>: the bytes that crashed a fuzz target once.
+    // tests/fuzz/regressions/TARGET/FILE: an input that once crashed fuzz target TARGET, replayed
+    // through the same code (tests/fuzz/fuzz_support.h). A crash fails the whole test run.
+    using Input = void (*)(const fuzz::ScratchDir &, const uint8_t *, size_t);
+    const std::vector<std::pair<std::string, Input>> targets = {
+        {"fuzz_model_json", fuzz::model_json_input}, {"fuzz_weights", fuzz::weights_input}, {"fuzz_npy", fuzz::npy_input}};
     const fs::path root = KRUN_FUZZ_REGRESSIONS_DIR;
-    TempDir dir;
+    const fuzz::ScratchDir dir;
     int replayed = 0;
-    for (const char * target : {"fuzz_model_json", "fuzz_npy"}) {
+    for (const auto & [target, input] : targets) {
         if (!fs::is_directory(root / target)) continue;
         for (const auto & entry : fs::directory_iterator(root / target)) {
             INFO("regression " << entry.path().string());
             const std::string bytes = read_file(entry.path().string());
-            const std::string file = dir / (std::string(target) == "fuzz_npy" ? "input.npy" : "model.json");
-            write_file(file, bytes);
-            if (std::string(target) == "fuzz_npy") {
-                CHECK_NOTHROW(npy_error(file));
-            } else {
-                write_file(dir / kShard, float_bytes({1, 2, 3, 4, 0.5f, -1}));
-                CHECK_NOTHROW(load_error(file));
-            }
+            CHECK_NOTHROW(input(dir, reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size()));
             ++replayed;
         }
     }

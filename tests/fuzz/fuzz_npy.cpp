@@ -1,17 +1,8 @@
-// libFuzzer target: the bytes are a .npy file; read_npy must return a tensor or throw krun::Error.
-// Seeds: the .npy files of models/.
+// libFuzzer target fuzz_npy: see npy_input in fuzz_support.h. Seeds: the .npy files of models/.
 #include "fuzz_support.h"
-#include "loader/npy.h"
-
-using namespace krun;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
-    static const fuzz::ScratchDir dir;
-    const std::string path = dir / "input.npy";
-    fuzz::write_bytes(path, reinterpret_cast<const char *>(data), size);
-    try {
-        read_npy(path);
-    } catch (const Error &) {
-    }
+    static const krun::fuzz::ScratchDir dir;
+    krun::fuzz::npy_input(dir, data, size);
     return 0;
 }

@@ -36,15 +36,24 @@ void gemm(const GemmArgs & g) {
     });
 }
 
-// Runs `kernel` on output rows [begin, end) of the flattened (batch, out_h) rows of `a`: one call
-// per image touched, shifting pad_top so that the first output row of the slice reads the same
-// input rows as in the whole call.
+// Calls slice(image, y0, y1) for each image's run of output rows inside rows [begin, end) of the
+// flattened (batch, out_h) rows.
+template <class Slice>
+void for_image_rows(int64_t out_h, int64_t begin, int64_t end, const Slice & slice) {
+    for (int64_t row = begin; row < end;) {
+        const int64_t image = row / out_h, y0 = row % out_h;
+        const int64_t y1 = std::min(out_h, y0 + (end - row));
+        slice(image, y0, y1);
+        row += y1 - y0;
+    }
+}
+
+// Runs `kernel` on output rows [begin, end) of the flattened (batch, out_h) rows of `a`, shifting
+// pad_top so that the first output row of a slice reads the same input rows as in the whole call.
 template <class Kernel>
 void conv_rows(const Conv2dArgs & a, int64_t in_row_elems, int64_t out_row_elems, int64_t begin, int64_t end,
                const Kernel & kernel) {
-    for (int64_t row = begin; row < end;) {
-        const int64_t image = row / a.out_h, y0 = row % a.out_h;
-        const int64_t y1 = std::min(a.out_h, y0 + (end - row));
+    for_image_rows(a.out_h, begin, end, [&](int64_t image, int64_t y0, int64_t y1) {
         Conv2dArgs part = a;
         part.batch = 1;
         part.out_h = y1 - y0;
@@ -52,8 +61,7 @@ void conv_rows(const Conv2dArgs & a, int64_t in_row_elems, int64_t out_row_elems
         part.input = a.input + image * a.in_h * in_row_elems;
         part.output = a.output + (image * a.out_h + y0) * out_row_elems;
         kernel(part);
-        row += y1 - y0;
-    }
+    });
 }
 
 void conv2d(const Conv2dArgs & a) {
@@ -79,9 +87,7 @@ void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
 void pool2d(const Pool2dArgs & p) {
     const int64_t work = p.batch * p.out_h * p.out_w * p.channels * p.pool_h * p.pool_w;
     split_rows(p.batch * p.out_h, work, [&](int64_t begin, int64_t end) {
-        for (int64_t row = begin; row < end;) {
-            const int64_t image = row / p.out_h, y0 = row % p.out_h;
-            const int64_t y1 = std::min(p.out_h, y0 + (end - row));
+        for_image_rows(p.out_h, begin, end, [&](int64_t image, int64_t y0, int64_t y1) {
             Pool2dArgs part = p;
             part.batch = 1;
             part.out_h = y1 - y0;
@@ -89,8 +95,7 @@ void pool2d(const Pool2dArgs & p) {
             part.input = p.input + image * p.in_h * p.in_w * p.channels;
             part.output = p.output + (image * p.out_h + y0) * p.out_w * p.channels;
             ref::pool2d(part);
-            row += y1 - y0;
-        }
+        });
     });
 }
 

@@ -1,11 +1,11 @@
 #include "loader/weights.h"
+#include "memory.h"
 
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
-#include <unistd.h>
 
 namespace krun {
 
@@ -51,12 +51,6 @@ fs::path shard_path(const std::string & relative, const std::string & folder, co
     return full;
 }
 
-// Physical memory: weights beyond it are refused before anything is allocated.
-uint64_t physical_memory_bytes() {
-    const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
-    return pages > 0 && page_size > 0 ? uint64_t(pages) * uint64_t(page_size) : UINT64_MAX;
-}
-
 int64_t stored_size(const std::string & dtype, const std::string & where) {
     if (dtype == "float32" || dtype == "int32") return 4;
     if (dtype == "uint16" || dtype == "float16") return 2;
@@ -69,7 +63,7 @@ int64_t stored_size(const std::string & dtype, const std::string & where) {
 std::vector<ManifestWeight> read_weights(const Json & manifest, const std::string & folder, const std::string & model_path) {
     std::vector<ManifestWeight> out;
     if (manifest.is_null()) return out;
-    const uint64_t memory = physical_memory_bytes();
+    const uint64_t memory = static_cast<uint64_t>(physical_memory_bytes());
     uint64_t all_shard_bytes = 0;
     KRUN_CHECK(manifest.is_array(), model_path, ": weightsManifest should be a list of groups");
     for (size_t g = 0; g < manifest.size(); ++g) {

@@ -2,25 +2,12 @@
 #include <cstring>
 #include <limits>
 
-#include <unistd.h>
-
 #include "error.h"
+#include "memory.h"
 
 namespace krun {
 
 const char * dtype_name(DType dtype) { return dtype == DType::Int32 ? "int32" : "float32"; }
-
-// Physical memory in bytes (read once): a model asking for a larger tensor (say RepeatVector with
-// n = 2^40) gets a krun::Error instead of std::bad_alloc or the OOM killer.
-static int64_t physical_memory_bytes() {
-    static const int64_t bytes = [] {
-        const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
-        return pages > 0 && page_size > 0 && pages < std::numeric_limits<int64_t>::max() / page_size
-                   ? int64_t(pages) * page_size
-                   : std::numeric_limits<int64_t>::max();
-    }();
-    return bytes;
-}
 
 // Element count of `shape`, refusing negative dimensions, 64-bit overflow and more bytes than the
 // machine has.

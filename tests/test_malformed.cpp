@@ -5,6 +5,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -352,16 +353,22 @@ TEST_CASE("malformed: fuzzer regression inputs are refused cleanly", "[malformed
     SUCCEED("replayed " << replayed << " regression input(s)");
 }
 
-// Known bugs, reported (files owned elsewhere): marked [!mayfail] so they show in every run
-// without failing it. Remove the tag once fixed.
-TEST_CASE("malformed: known bugs", "[malformed][!mayfail]") {
+// Integer data for a float input is converted, as Keras casts what model.predict is given
+// (an int32 tensor is never read as float bits).
+TEST_CASE("malformed: int32 data for a float32 input is converted, not reinterpreted", "[malformed]") {
     TempDir dir;
     const Model model = Model::load(write_model(dir, dense_model_document(dir)));
-    // runtime/graph.cpp: Model::run checks input shapes but not dtypes; an int32 tensor is read as
-    // float bits.
-    CHECK_THAT(run_error(model, {Tensor({1, 2}, DType::Int32)}), Contains("'dense_input'") && Contains("int32"));
-    // tools/parity.h: with an infinite expected value, atol + rtol * |expected| is infinite and
-    // the excess inf - inf is NaN, which never counts as a failure: 1 "matches" inf, inf matches -inf.
+    Tensor as_int({1, 2}, DType::Int32);
+    as_int.data_i32()[0] = 3;
+    as_int.data_i32()[1] = -2;
+    const std::vector<Tensor> from_int = model.run({as_int});
+    const std::vector<Tensor> from_float = model.run({Tensor({1, 2}, {3.f, -2.f})});
+    CHECK(std::equal(from_int[0].data(), from_int[0].data() + from_int[0].size(), from_float[0].data()));
+}
+
+// An infinity matches only the same infinity: atol + rtol * |inf| must not let 1 match inf.
+TEST_CASE("malformed: --expect rule with infinities", "[malformed]") {
     CHECK_FALSE(compare_parity(Tensor({1}, {kInf}), Tensor({1}, {-kInf}), 1e-4, 1e-3).ok());
     CHECK_FALSE(compare_parity(Tensor({1}, {1}), Tensor({1}, {kInf}), 1e-4, 1e-3).ok());
+    CHECK(compare_parity(Tensor({1}, {-kInf}), Tensor({1}, {-kInf}), 1e-4, 1e-3).ok());
 }

@@ -1,5 +1,6 @@
 // The parity rule shared by `krun --expect` and the tests: an element passes when
-// |got - expected| <= atol + rtol * |expected|; NaN matches NaN only; another shape fails.
+// |got - expected| <= atol + rtol * |expected|; NaN matches NaN only, an infinity the same
+// infinity only; another shape fails.
 #pragma once
 
 #include <algorithm>
@@ -38,8 +39,10 @@ inline Parity compare_parity(const Tensor & got, const Tensor & expected, double
         double excess;
         if (std::isnan(g) || std::isnan(e)) {
             excess = std::isnan(g) && std::isnan(e) ? -inf : inf;
+        } else if (std::isinf(g) || std::isinf(e)) {
+            excess = g == e ? -inf : inf;  // an infinity matches only the same infinity
         } else {
-            const double diff = g == e ? 0 : std::fabs(g - e);  // g == e also covers equal infinities
+            const double diff = std::fabs(g - e);
             p.max_abs = std::max(p.max_abs, diff);
             if (e != 0) p.max_rel = std::max(p.max_rel, diff / std::fabs(e));
             excess = diff - (atol + rtol * std::fabs(e));

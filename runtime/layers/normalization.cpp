@@ -338,6 +338,14 @@ std::vector<float> broadcast_literal(const Literal & lit, const Shape & dims, co
 
 // ---------------------------------------------------------------------------------------------
 
+// Keras casts integer inputs (images) to float32 first: returns x's values as float32, converted
+// into `y` when x is int32 (the layer then works in place on y).
+const float * float_input(const Tensor & x, Tensor & y) {
+    if (x.dtype() == DType::Float32) return x.data();
+    for (int64_t i = 0; i < x.size(); ++i) y.data()[i] = static_cast<float>(x.data_i32()[i]);
+    return y.data();
+}
+
 class Rescaling : public Layer {
 public:
     explicit Rescaling(const LayerDesc & desc) : Layer(desc.name, desc.class_name) {
@@ -359,10 +367,7 @@ public:
              const Kernels & kernels) const override {
         const Tensor & x = *inputs[0];
         Tensor & y = outputs[0];
-        // Keras casts the input to float32 first (integer images).
-        const float * in = x.dtype() == DType::Float32 ? x.data() : y.data();
-        if (x.dtype() == DType::Int32)
-            for (int64_t i = 0; i < x.size(); ++i) y.data()[i] = static_cast<float>(x.data_i32()[i]);
+        const float * in = float_input(x, y);
         const int64_t channels = x.shape().back();
         const AxisView v{x.size() / std::max<int64_t>(channels, 1), channels, 1};
         binary_along(kernels, Binary::Multiply, in, per_channel(scale_, channels).data(), y.data(), v);
@@ -433,9 +438,7 @@ public:
              const Kernels & kernels) const override {
         const Tensor & x = *inputs[0];
         Tensor & y = outputs[0];
-        const float * in = x.dtype() == DType::Float32 ? x.data() : y.data();
-        if (x.dtype() == DType::Int32)
-            for (int64_t i = 0; i < x.size(); ++i) y.data()[i] = static_cast<float>(x.data_i32()[i]);
+        const float * in = float_input(x, y);
         const std::vector<int64_t> axes = resolve_axes(axis_, x.rank(), context());
         Shape dims;
         for (int64_t a : axes) dims.push_back(x.shape()[a]);

@@ -177,15 +177,6 @@ std::string expand_marker(std::string text) {
     return text;
 }
 
-std::string npy_file(const std::string & descr, const std::string & shape, const std::string & data,
-                     const std::string & fortran = "False") {
-    std::string header = "{'descr': '" + descr + "', 'fortran_order': " + fortran + ", 'shape': " + shape + ", }";
-    header.append((64 - (10 + header.size() + 1) % 64) % 64, ' ');
-    header += '\n';
-    const char len[2] = {static_cast<char>(header.size() & 0xff), static_cast<char>(header.size() >> 8)};
-    return std::string("\x93NUMPY\x01\x00", 8) + std::string(len, 2) + header + data;
-}
-
 std::string npy_error(const std::string & path) {
     try {
         read_npy(path);

@@ -12,16 +12,6 @@ using namespace krun::test;
 
 namespace {
 
-// A version 1.0 .npy file: magic, header dict padded to a 64-byte boundary, then `data`.
-std::string npy_file(const std::string & descr, const std::string & shape, const std::string & data,
-                     const std::string & fortran = "False") {
-    std::string header = "{'descr': '" + descr + "', 'fortran_order': " + fortran + ", 'shape': " + shape + ", }";
-    header.append((64 - (10 + header.size() + 1) % 64) % 64, ' ');
-    header += '\n';
-    const char len[2] = {static_cast<char>(header.size() & 0xff), static_cast<char>(header.size() >> 8)};
-    return std::string("\x93NUMPY\x01\x00", 8) + std::string(len, 2) + header + data;
-}
-
 template <class T>
 std::string bytes_of(const std::vector<T> & values) {
     return std::string(reinterpret_cast<const char *>(values.data()), values.size() * sizeof(T));

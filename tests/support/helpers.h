@@ -38,6 +38,10 @@ std::string read_file(const std::string & path);
 // Little-endian raw bytes, as stored in .npy files and weight shards.
 std::string float_bytes(const std::vector<float> & values);
 std::string int32_bytes(const std::vector<int32_t> & values);
+
+// A version 1.0 .npy file: magic, header dict padded to a 64-byte boundary, then `data`.
+std::string npy_file(const std::string & descr, const std::string & shape, const std::string & data,
+                     const std::string & fortran = "False");
 std::string uint16_bytes(const std::vector<uint16_t> & values);
 
 // Layer entries as tf-keras writes them (Keras 2 converter output).

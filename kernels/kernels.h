@@ -10,8 +10,40 @@
 
 namespace krun {
 
-// C[m x n] = A[m x k] * B[k x n] (+ bias[n] broadcast over rows when bias is not null).
-// Row-major with leading dimensions (elements). With accumulate, C += A*B (bias still added).
+// Element-wise functions. Where Keras 2 and Keras 3 differ, both exist (the caller picks).
+enum class Unary {
+    Linear, Relu, Relu6, Sigmoid, Tanh, Exponential,
+    HardSigmoidKeras2,  // clip(0.2x + 0.5, 0, 1)
+    HardSigmoidKeras3,  // relu6(x + 3) / 6
+    HardSilu,           // x * relu6(x + 3) / 6 (Keras 3 hard_silu / hard_swish)
+    Elu,                // alpha: x > 0 ? x : alpha (e^x - 1)
+    Selu, Gelu, GeluTanh, Softplus, Softsign, Swish, Mish,
+    LeakyRelu,          // alpha: negative slope
+    Celu,               // alpha
+    HardTanh, HardShrink, SoftShrink, TanhShrink,  // alpha: threshold (shrinks)
+    SparsePlus, SparseSigmoid, Squareplus, LogSigmoid,
+    Threshold,          // alpha: threshold, beta: default value (Keras 3 threshold)
+    Square, Sqrt, Rsqrt, Negative, Abs, Log, Reciprocal,
+};
+
+struct UnaryArgs {
+    Unary op = Unary::Linear;
+    float alpha = 0.f;
+    float beta = 0.f;
+};
+
+// What gemm, conv2d and depthwise_conv2d do to each output value after the sum and the bias:
+// y = activation(sum + bias), then y += residual (same layout as the output) when residual is set.
+// The same arithmetic as running the activation and an Add layer afterwards, fused.
+struct Epilogue {
+    UnaryArgs activation;
+    const float * residual = nullptr;
+};
+
+// C[m x n] = A[m x k] * B[k x n] (+ bias[n] broadcast over rows when bias is not null), then the
+// epilogue (residual with leading dimension ldc). Row-major with leading dimensions (elements).
+// With accumulate, C += A*B (bias still added). With packed, b is the output of this table's
+// pack_b(b, k, n) and ldb is ignored.
 struct GemmArgs {
     int64_t m = 0, n = 0, k = 0;
     const float * a = nullptr;
@@ -22,11 +54,15 @@ struct GemmArgs {
     float * c = nullptr;
     int64_t ldc = 0;
     bool accumulate = false;
+    bool packed = false;
+    Epilogue epilogue;
 };
 
 // NHWC convolution, kernel [kernel_h, kernel_w, in_channels / groups, out_channels] (Keras HWIO).
 // Output pixel (y, x) reads input rows y*stride_h - pad_top + i*dilation_h; rows outside the
 // input read as zero. Output channel o uses the input channels of group o / (out_channels/groups).
+// With packed (groups 1 only), kernel is this table's pack_b(kernel, kernel_h*kernel_w*in_channels,
+// out_channels). The epilogue follows the bias.
 struct Conv2dArgs {
     int64_t batch = 0, in_h = 0, in_w = 0, in_channels = 0;
     int64_t out_h = 0, out_w = 0, out_channels = 0;
@@ -36,6 +72,8 @@ struct Conv2dArgs {
     const float * kernel = nullptr;
     const float * bias = nullptr;  // [out_channels] or null
     float * output = nullptr;
+    bool packed = false;
+    Epilogue epilogue;
 };
 
 // NHWC transposed convolution (the gradient of conv2d with respect to its input), kernel
@@ -47,7 +85,8 @@ using ConvTranspose2dArgs = Conv2dArgs;
 
 // NHWC depthwise convolution, kernel [kernel_h, kernel_w, in_channels, depth_multiplier]; output
 // channel c*depth_multiplier + m is input channel c convolved with kernel[:, :, c, m]. Geometry as
-// Conv2dArgs (out_channels = in_channels * depth_multiplier, groups unused).
+// Conv2dArgs (out_channels = in_channels * depth_multiplier, groups and packed unused), and so is
+// the epilogue.
 struct DepthwiseConv2dArgs {
     Conv2dArgs geometry;
     int64_t depth_multiplier = 1;
@@ -96,28 +135,6 @@ inline AxisWindow axis_window(int64_t length, int64_t kernel, int64_t stride, in
     return {length >= span ? (length - span) / stride + 1 : 0, 0};
 }
 
-// Element-wise functions. Where Keras 2 and Keras 3 differ, both exist (the caller picks).
-enum class Unary {
-    Linear, Relu, Relu6, Sigmoid, Tanh, Exponential,
-    HardSigmoidKeras2,  // clip(0.2x + 0.5, 0, 1)
-    HardSigmoidKeras3,  // relu6(x + 3) / 6
-    HardSilu,           // x * relu6(x + 3) / 6 (Keras 3 hard_silu / hard_swish)
-    Elu,                // alpha: x > 0 ? x : alpha (e^x - 1)
-    Selu, Gelu, GeluTanh, Softplus, Softsign, Swish, Mish,
-    LeakyRelu,          // alpha: negative slope
-    Celu,               // alpha
-    HardTanh, HardShrink, SoftShrink, TanhShrink,  // alpha: threshold (shrinks)
-    SparsePlus, SparseSigmoid, Squareplus, LogSigmoid,
-    Threshold,          // alpha: threshold, beta: default value (Keras 3 threshold)
-    Square, Sqrt, Rsqrt, Negative, Abs, Log, Reciprocal,
-};
-
-struct UnaryArgs {
-    Unary op = Unary::Linear;
-    float alpha = 0.f;
-    float beta = 0.f;
-};
-
 enum class Binary { Add, Subtract, Multiply, Divide, Maximum, Minimum, Power, SquaredDifference };
 
 struct Kernels {
@@ -135,6 +152,11 @@ struct Kernels {
     // Keras Conv1D/2DTranspose; UpSampling2D(interpolation="bilinear").
     void (*conv2d_transpose)(const ConvTranspose2dArgs & args);
     void (*resize_bilinear)(const ResizeArgs & args);
+    // Weights [k x n] row-major (a Dense kernel, a Conv2D kernel HWIO read as [kh*kw*cin, cout])
+    // rearranged, once at load, into the layout this table's gemm and conv2d read when `packed`
+    // is set: packed_b_size(k, n) floats written to `packed`.
+    int64_t (*packed_b_size)(int64_t k, int64_t n);
+    void (*pack_b)(const float * b, int64_t k, int64_t n, float * packed);
 };
 
 // The scalar reference kernels.

@@ -32,6 +32,7 @@ void gemm(const GemmArgs & g) {
         part.m = end - begin;
         part.a += begin * g.lda;
         part.c += begin * g.ldc;
+        if (part.epilogue.residual) part.epilogue.residual += begin * g.ldc;
         ref::gemm(part);
     });
 }
@@ -59,7 +60,9 @@ void conv_rows(const Conv2dArgs & a, int64_t in_row_elems, int64_t out_row_elems
         part.out_h = y1 - y0;
         part.pad_top = a.pad_top - y0 * a.stride_h;
         part.input = a.input + image * a.in_h * in_row_elems;
-        part.output = a.output + (image * a.out_h + y0) * out_row_elems;
+        const int64_t first_out = (image * a.out_h + y0) * out_row_elems;
+        part.output = a.output + first_out;
+        if (part.epilogue.residual) part.epilogue.residual = a.epilogue.residual + first_out;
         kernel(part);
     });
 }
@@ -104,7 +107,7 @@ void pool2d(const Pool2dArgs & p) {
 const Kernels & kernels_fast() {
     static const Kernels table{"threaded reference", gemm, conv2d, depthwise_conv2d, pool2d,
                                ref::unary, ref::binary, ref::softmax, ref::conv2d_transpose,
-                               ref::resize_bilinear};
+                               ref::resize_bilinear, ref::packed_b_size, ref::pack_b};
     return table;
 }
 

@@ -2,6 +2,12 @@
 
 namespace krun::ref {
 
+// The epilogue over the whole output, once every sum and bias is in place.
+static void pixel_epilogues(const Conv2dArgs & a, int64_t out_channels) {
+    const int64_t n = a.batch * a.out_h * a.out_w * out_channels;
+    epilogue(a.epilogue, a.output, a.epilogue.residual, n);
+}
+
 void conv2d(const Conv2dArgs & a) {
     const int64_t group_in = a.in_channels / a.groups;
     const int64_t group_out = a.out_channels / a.groups;
@@ -25,6 +31,7 @@ void conv2d(const Conv2dArgs & a) {
                     float * out = a.output + ((b * a.out_h + oy) * a.out_w + ox) * a.out_channels + oc;
                     *out = a.bias ? acc + a.bias[oc] : acc;
                 }
+    pixel_epilogues(a, a.out_channels);
 }
 
 // Written as a gather: output row oy receives tap i from input row iy when
@@ -75,6 +82,7 @@ void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
                     float * out = a.output + ((b * a.out_h + oy) * a.out_w + ox) * a.in_channels * dm + oc;
                     *out = a.bias ? acc + a.bias[oc] : acc;
                 }
+    pixel_epilogues(a, a.in_channels * dm);
 }
 
 }  // namespace krun::ref

@@ -14,5 +14,10 @@ void binary(Binary op, const float * a, int64_t a_step, const float * b, int64_t
 void softmax(const float * x, float * y, int64_t outer, int64_t axis_len, int64_t inner, bool log);
 void conv2d_transpose(const ConvTranspose2dArgs & args);
 void resize_bilinear(const ResizeArgs & args);
+int64_t packed_b_size(int64_t k, int64_t n);
+void pack_b(const float * b, int64_t k, int64_t n, float * packed);
+
+// Applies the epilogue to n consecutive output values y (residual: the matching n values).
+void epilogue(const Epilogue & e, float * y, const float * residual, int64_t n);
 
 }  // namespace krun::ref

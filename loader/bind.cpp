@@ -7,7 +7,6 @@
 //     order, so the k-th bare "kernel" goes to the k-th layer (by name) that needs a kernel.
 #include <algorithm>
 #include <map>
-#include <regex>
 #include <sstream>
 
 #include "loader/weights.h"
@@ -54,10 +53,10 @@ int scope_score(const std::string & scope, const std::string & layer, const std:
         return 3;
     }
     // TF1 graph-mode artefact: variables of layer `conv2d_10` named `conv2d_10_1/...`.
-    static const std::regex suffix("^(.*)_\\d+$");
-    std::smatch m;
-    if (std::regex_match(scope, m, suffix) && m[1] == layer) return 4;
-    return -1;
+    const bool numbered = starts_with(scope, layer + "_") && scope.size() > layer.size() + 1 &&
+                          std::all_of(scope.begin() + layer.size() + 1, scope.end(),
+                                      [](char c) { return c >= '0' && c <= '9'; });
+    return numbered ? 4 : -1;
 }
 
 // True when the cell scopes `rest` agree with the slot's hint: a Bidirectional direction

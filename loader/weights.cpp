@@ -18,12 +18,15 @@ float half_to_float(uint16_t h) {
     const uint32_t sign = (h & 0x8000u) << 16;
     const uint32_t exponent = (h >> 10) & 0x1f;
     const uint32_t mantissa = h & 0x3ffu;
-    float magnitude;
-    if (exponent == 0) magnitude = std::ldexp(static_cast<float>(mantissa), -24);
-    else if (exponent == 31) magnitude = mantissa ? NAN : INFINITY;
-    else magnitude = std::ldexp(static_cast<float>(mantissa | 0x400u), static_cast<int>(exponent) - 25);
     uint32_t bits;
-    std::memcpy(&bits, &magnitude, 4);
+    if (exponent == 0) {  // zero or subnormal: mantissa * 2^-24, exact in float32
+        const float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+        std::memcpy(&bits, &magnitude, 4);
+    } else if (exponent == 31) {
+        bits = 0x7f800000u | (mantissa << 13);
+    } else {  // rebias the exponent from 15 to 127, widen the mantissa
+        bits = ((exponent + 112) << 23) | (mantissa << 13);
+    }
     bits |= sign;
     float out;
     std::memcpy(&out, &bits, 4);

@@ -1,20 +1,45 @@
 #include "graph.h"
 
 #include <algorithm>
-#include <regex>
+#include <cctype>
 #include <set>
 
 namespace krun {
 
 namespace {
 
-// keras.src.utils.naming.to_snake_case: the key of a layer in `.keras` weight files.
+bool is_lower(char c) { return c >= 'a' && c <= 'z'; }
+bool is_upper(char c) { return c >= 'A' && c <= 'Z'; }
+
+// keras.src.utils.naming.to_snake_case: the key of a layer in `.keras` weight files. Its three
+// re.sub passes (r"\W+" -> "", "(.)([A-Z][a-z]+)" -> r"\1_\2", "([a-z])([A-Z])" -> r"\1_\2",
+// then lower()), each scanning left to right over non-overlapping matches as re.sub does.
 std::string to_snake_case(const std::string & name) {
-    std::string s = std::regex_replace(name, std::regex("\\W+"), "");
-    s = std::regex_replace(s, std::regex("(.)([A-Z][a-z]+)"), "$1_$2");
-    s = std::regex_replace(s, std::regex("([a-z])([A-Z])"), "$1_$2");
-    for (char & c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
+    std::string word;
+    for (char c : name)
+        if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') word += c;
+    std::string split_words;
+    for (size_t i = 0; i < word.size();) {
+        if (i + 2 < word.size() && is_upper(word[i + 1]) && is_lower(word[i + 2])) {
+            size_t end = i + 3;
+            while (end < word.size() && is_lower(word[end])) ++end;
+            split_words += word.substr(i, 1) + "_" + word.substr(i + 1, end - i - 1);
+            i = end;
+        } else {
+            split_words += word[i++];
+        }
+    }
+    std::string snake;
+    for (size_t i = 0; i < split_words.size();) {
+        if (i + 1 < split_words.size() && is_lower(split_words[i]) && is_upper(split_words[i + 1])) {
+            snake += split_words.substr(i, 1) + "_" + split_words[i + 1];
+            i += 2;
+        } else {
+            snake += split_words[i++];
+        }
+    }
+    for (char & c : snake) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return snake;
 }
 
 // A model's own calls are numbered from 1 in Keras 2 list refs (node 0 is the model's internal

@@ -1,0 +1,488 @@
+// The SIMD kernels, written once as templates over the xsimd architecture and compiled once per
+// architecture: kernels/fast/<arch>.cpp includes this file and instantiates simd_table<Arch>()
+// with that architecture's compiler flags.
+//
+// Everything here has internal linkage (anonymous namespace): an inline function compiled with
+// AVX-512 flags in one file and with baseline flags in another must never be merged by the linker.
+//
+// Sums use FMA and other orders than the reference, so results are close to it, not identical
+// (tests/support/tolerance.h). Activations with a vector form here use the reference's arithmetic.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <utility>
+#include <xsimd/xsimd.hpp>
+
+#include "kernels/fast/fast.h"
+#include "kernels/ref/ref.h"
+#include "kernels/threaded.h"
+
+namespace krun::fast {
+namespace {
+
+template <class Arch>
+using Vec = xsimd::batch<float, Arch>;
+
+// Below this many multiply-adds (or element operations) a call is not worth waking other threads:
+// a parallel region costs a few microseconds.
+constexpr int64_t kMinWorkPerThread = int64_t{1} << 18;
+
+// Threads worth using for `work` operations split into at most `parts` pieces.
+int threads_for(int64_t work, int64_t parts) {
+    const int64_t useful = std::min<int64_t>(work / kMinWorkPerThread, parts);
+    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), useful)));
+}
+
+// Calls part(t, threads) on `threads` OpenMP threads (directly when there is one).
+template <class Part>
+void run_parallel(int threads, const Part & part) {
+    if (threads <= 1) {
+        part(0, 1);
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    part(omp_get_thread_num(), omp_get_num_threads());
+}
+
+// Loads and stores of the first `count` floats at p (count <= lane count), never touching memory
+// past them. The generic version goes through a stack copy; AVX-512 and AVX2 use masked moves.
+template <class Arch>
+struct Partial {
+    static Vec<Arch> load(const float * p, int64_t count) {
+        alignas(64) float lanes[Vec<Arch>::size] = {};
+        std::memcpy(lanes, p, count * sizeof(float));
+        return Vec<Arch>::load_aligned(lanes);
+    }
+    static void store(float * p, Vec<Arch> v, int64_t count) {
+        alignas(64) float lanes[Vec<Arch>::size];
+        v.store_aligned(lanes);
+        std::memcpy(p, lanes, count * sizeof(float));
+    }
+};
+#ifdef __AVX512F__
+template <>
+struct Partial<xsimd::avx512bw> {
+    static __mmask16 mask(int64_t count) { return static_cast<__mmask16>((1u << count) - 1u); }
+    static Vec<xsimd::avx512bw> load(const float * p, int64_t count) { return _mm512_maskz_loadu_ps(mask(count), p); }
+    static void store(float * p, Vec<xsimd::avx512bw> v, int64_t count) { _mm512_mask_storeu_ps(p, mask(count), v); }
+};
+#endif
+#ifdef __AVX2__
+template <>
+struct Partial<xsimd::fma3<xsimd::avx2>> {
+    static __m256i mask(int64_t count) {
+        return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    }
+    static Vec<xsimd::fma3<xsimd::avx2>> load(const float * p, int64_t count) { return _mm256_maskload_ps(p, mask(count)); }
+    static void store(float * p, Vec<xsimd::fma3<xsimd::avx2>> v, int64_t count) { _mm256_maskstore_ps(p, mask(count), v); }
+};
+#endif
+
+template <class Arch>
+Vec<Arch> load_n(const float * p, int64_t count) {
+    return count == Vec<Arch>::size ? Vec<Arch>::load_unaligned(p) : Partial<Arch>::load(p, count);
+}
+
+template <class Arch>
+void store_n(float * p, Vec<Arch> v, int64_t count) {
+    if (count == Vec<Arch>::size) v.store_unaligned(p);
+    else Partial<Arch>::store(p, v, count);
+}
+
+// The activations computed in registers; every other one runs ref::unary on the stored values.
+bool has_vector_form(Unary op) {
+    switch (op) {
+    case Unary::Linear: case Unary::Relu: case Unary::Relu6: case Unary::HardSigmoidKeras2:
+    case Unary::HardSigmoidKeras3: case Unary::HardSilu: case Unary::LeakyRelu: case Unary::HardTanh:
+        return true;
+    default: return false;
+    }
+}
+
+// min(max(x, lo), hi), keeping a NaN x as the reference does.
+template <class Arch>
+Vec<Arch> clamp(Vec<Arch> x, float lo, float hi) {
+    return xsimd::select(x <= Vec<Arch>(lo), Vec<Arch>(lo), xsimd::select(x >= Vec<Arch>(hi), Vec<Arch>(hi), x));
+}
+
+// The reference formulas of kernels/ref/unary.cpp, same operations in the same order.
+template <class Arch>
+Vec<Arch> activate(const UnaryArgs & f, Vec<Arch> x) {
+    using V = Vec<Arch>;
+    switch (f.op) {
+    case Unary::Relu: return xsimd::select(x <= V(0.f), V(0.f), x);
+    case Unary::Relu6: return clamp(x, 0.f, 6.f);
+    case Unary::HardSigmoidKeras2: return clamp(x * V(0.2f) + V(0.5f), 0.f, 1.f);
+    case Unary::HardSigmoidKeras3: return clamp(x + V(3.f), 0.f, 6.f) / V(6.f);
+    case Unary::HardSilu: return x * (clamp(x + V(3.f), 0.f, 6.f) / V(6.f));
+    case Unary::LeakyRelu: return xsimd::select(x >= V(0.f), x, V(f.alpha) * x);
+    case Unary::HardTanh: return clamp(x, -1.f, 1.f);
+    default: return x;
+    }
+}
+
+// Writes finished output values: put() stores activation(x) (+ residual) when the activation has
+// a vector form, else x; finish() then applies the reference epilogue to the run put() wrote.
+template <class Arch>
+class OutputWriter {
+public:
+    explicit OutputWriter(const Epilogue & e) : epilogue_(e), in_registers_(has_vector_form(e.activation.op)) {}
+
+    void put(Vec<Arch> x, float * y, const float * residual, int64_t count) const {
+        if (in_registers_) {
+            x = activate<Arch>(epilogue_.activation, x);
+            if (residual) x += load_n<Arch>(residual, count);
+        }
+        store_n<Arch>(y, x, count);
+    }
+    void finish(float * y, const float * residual, int64_t n) const {
+        if (!in_registers_) ref::epilogue(epilogue_, y, residual, n);
+    }
+
+private:
+    const Epilogue & epilogue_;
+    bool in_registers_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// GEMM. C is computed in tiles of up to kRows rows by one or two vectors of columns, the sums in
+// registers. B is read in panels of kPanel = two vectors of columns: packed (pack_b: each panel
+// stored as k rows of its width, the last panel's width rounded up to whole vectors, zero-filled)
+// or in place with stride ldb (a last panel with a partial vector is first copied, packed).
+//
+// A is given as row pointers, so that a convolution can gather its rows in place: row i of A is
+// the concatenation of `segments` runs of seg_len floats (one run per kernel tap), and B row
+// s * seg_len + p multiplies element p of run s.
+template <class Arch>
+struct Gemm {
+    static constexpr int64_t kLanes = Vec<Arch>::size;
+    static constexpr int64_t kPanel = 2 * kLanes;
+    // Accumulators: kRows * 2 vectors, leaving registers for the B vectors and the broadcast.
+    static constexpr int kRows = kLanes == 16 ? 8 : 6;
+
+    static int64_t packed_b_size(int64_t k, int64_t n) { return k * ((n + kLanes - 1) / kLanes * kLanes); }
+
+    static void pack_b(const float * b, int64_t k, int64_t n, float * packed) {
+        for (int64_t j0 = 0; j0 < n; j0 += kPanel) {
+            const int64_t cols = std::min(kPanel, n - j0);
+            const int64_t width = (cols + kLanes - 1) / kLanes * kLanes;
+            for (int64_t p = 0; p < k; ++p) {
+                std::copy(b + p * n + j0, b + p * n + j0 + cols, packed);
+                std::fill(packed + cols, packed + width, 0.f);
+                packed += width;
+            }
+        }
+    }
+
+    struct Output {
+        float * c;
+        int64_t ldc;
+        const float * bias;      // at the tile's first column, or null
+        const float * residual;  // at the tile's first element, or null
+        bool accumulate;
+        const OutputWriter<Arch> * writer;
+    };
+
+    // One tile of Rows x (Vectors * kLanes) outputs, `cols` of them stored. a_rows holds
+    // segments * Rows pointers, run s of row r at a_rows[s * Rows + r].
+    template <int Rows, int Vectors>
+    static void tile(const float * const * a_rows, int64_t segments, int64_t seg_len, const float * b, int64_t b_stride,
+                     const Output & out, int64_t cols) {
+        using V = Vec<Arch>;
+        V acc[Rows][Vectors];
+#pragma GCC unroll 16
+        for (int r = 0; r < Rows; ++r)
+#pragma GCC unroll 4
+            for (int v = 0; v < Vectors; ++v) acc[r][v] = V(0.f);
+        for (int64_t s = 0; s < segments; ++s) {
+            const float * a[Rows];
+#pragma GCC unroll 16
+            for (int r = 0; r < Rows; ++r) a[r] = a_rows[s * Rows + r];
+            const float * bp = b + s * seg_len * b_stride;
+            for (int64_t p = 0; p < seg_len; ++p, bp += b_stride) {
+                V bv[Vectors];
+#pragma GCC unroll 4
+                for (int v = 0; v < Vectors; ++v) bv[v] = V::load_unaligned(bp + v * kLanes);
+#pragma GCC unroll 16
+                for (int r = 0; r < Rows; ++r) {
+                    const V av(a[r][p]);
+#pragma GCC unroll 4
+                    for (int v = 0; v < Vectors; ++v) acc[r][v] = xsimd::fma(av, bv[v], acc[r][v]);
+                }
+            }
+        }
+#pragma GCC unroll 16
+        for (int r = 0; r < Rows; ++r) {
+            float * c = out.c + r * out.ldc;
+            const float * residual = out.residual ? out.residual + r * out.ldc : nullptr;
+#pragma GCC unroll 4
+            for (int v = 0; v < Vectors; ++v) {
+                const int64_t count = std::min(kLanes, cols - v * kLanes);
+                V x = acc[r][v];
+                if (out.accumulate) x = load_n<Arch>(c + v * kLanes, count) + x;
+                if (out.bias) x += load_n<Arch>(out.bias + v * kLanes, count);
+                out.writer->put(x, c + v * kLanes, residual ? residual + v * kLanes : nullptr, count);
+            }
+            out.writer->finish(c, residual, cols);
+        }
+    }
+
+    using TileFn = void (*)(const float * const *, int64_t, int64_t, const float *, int64_t, const Output &, int64_t);
+
+    template <size_t... R>
+    static constexpr std::array<std::array<TileFn, 2>, sizeof...(R)> tile_table(std::index_sequence<R...>) {
+        return {{{tile<R + 1, 1>, tile<R + 1, 2>}...}};
+    }
+    // tiles[rows - 1][vectors - 1]
+    static constexpr std::array<std::array<TileFn, 2>, kRows> tiles = tile_table(std::make_index_sequence<kRows>());
+
+    struct Problem {
+        int64_t m = 0, n = 0, segments = 1, seg_len = 0;
+        const float * b = nullptr;
+        int64_t ldb = 0;
+        bool packed = false;
+        const float * bias = nullptr;
+        float * c = nullptr;
+        int64_t ldc = 0;
+        bool accumulate = false;
+        const Epilogue * epilogue = nullptr;
+    };
+
+    // Computes rows [row_begin, row_end) and panels [panel_begin, panel_end) of the problem.
+    // fill_row(i, pointers, stride) writes the `segments` run pointers of A row i at
+    // pointers[s * stride].
+    template <class FillRow>
+    static void run_block(const Problem & g, const FillRow & fill_row, int64_t row_begin, int64_t row_end,
+                          int64_t panel_begin, int64_t panel_end) {
+        const int64_t k = g.segments * g.seg_len;
+        const OutputWriter<Arch> writer(*g.epilogue);
+        // Rows per pass over the panels: their A runs (about 256 KiB) stay in L2 across panels.
+        const int64_t chunk_rows = std::clamp<int64_t>((int64_t{1} << 16) / std::max<int64_t>(k, 1) / kRows, 1, 128) * kRows;
+        const float ** pointers = scratch_pointers(chunk_rows * g.segments);
+
+        // An unpacked last panel with a partial vector is read from a packed copy.
+        const int64_t last_panel = (g.n - 1) / kPanel;
+        const float * tail_panel = nullptr;
+        if (!g.packed && g.n % kLanes != 0 && last_panel >= panel_begin && last_panel < panel_end) {
+            const int64_t j0 = last_panel * kPanel, cols = g.n - j0, width = (cols + kLanes - 1) / kLanes * kLanes;
+            float * copy = scratch_floats(Scratch::TailPanel, k * width);
+            for (int64_t p = 0; p < k; ++p) {
+                std::copy(g.b + p * g.ldb + j0, g.b + p * g.ldb + g.n, copy + p * width);
+                std::fill(copy + p * width + cols, copy + (p + 1) * width, 0.f);
+            }
+            tail_panel = copy;
+        }
+
+        for (int64_t i0 = row_begin; i0 < row_end; i0 += chunk_rows) {
+            const int64_t i1 = std::min(row_end, i0 + chunk_rows);
+            for (int64_t t0 = i0; t0 < i1; t0 += kRows) {
+                const int64_t rows = std::min<int64_t>(kRows, i1 - t0);
+                const float ** tile_pointers = pointers + (t0 - i0) * g.segments;
+                for (int64_t r = 0; r < rows; ++r) fill_row(t0 + r, tile_pointers + r, rows);
+            }
+            for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
+                const int64_t j0 = panel * kPanel, cols = std::min(kPanel, g.n - j0);
+                const int64_t vectors = (cols + kLanes - 1) / kLanes;
+                const float * b = g.b + j0;
+                int64_t b_stride = g.ldb;
+                if (g.packed) b = g.b + k * j0, b_stride = vectors * kLanes;
+                else if (panel == last_panel && tail_panel) b = tail_panel, b_stride = vectors * kLanes;
+                for (int64_t t0 = i0; t0 < i1; t0 += kRows) {
+                    const int64_t rows = std::min<int64_t>(kRows, i1 - t0);
+                    const Output out{g.c + t0 * g.ldc + j0, g.ldc, g.bias ? g.bias + j0 : nullptr,
+                                     g.epilogue->residual ? g.epilogue->residual + t0 * g.ldc + j0 : nullptr,
+                                     g.accumulate, &writer};
+                    tiles[rows - 1][vectors - 1](pointers + (t0 - i0) * g.segments, g.segments, g.seg_len, b, b_stride,
+                                                 out, cols);
+                }
+            }
+        }
+    }
+
+    // The whole problem, split across threads by panels when B is the larger operand (few rows:
+    // each thread reads its share of B) and by rows otherwise.
+    template <class FillRow>
+    static void run(const Problem & g, const FillRow & fill_row) {
+        if (g.m <= 0 || g.n <= 0) return;
+        const int64_t panels = (g.n + kPanel - 1) / kPanel, row_tiles = (g.m + kRows - 1) / kRows;
+        const bool split_panels = (g.n > g.m && panels > 1) || row_tiles == 1;
+        const int threads = threads_for(g.m * g.n * g.segments * g.seg_len, split_panels ? panels : row_tiles);
+        run_parallel(threads, [&](int t, int count) {
+            if (split_panels) {
+                run_block(g, fill_row, 0, g.m, panels * t / count, panels * (t + 1) / count);
+            } else {
+                const int64_t begin = row_tiles * t / count * kRows, end = std::min(g.m, row_tiles * (t + 1) / count * kRows);
+                run_block(g, fill_row, begin, end, 0, panels);
+            }
+        });
+    }
+};
+
+template <class Arch>
+void gemm(const GemmArgs & a) {
+    typename Gemm<Arch>::Problem g;
+    g.m = a.m, g.n = a.n, g.seg_len = a.k, g.b = a.b, g.ldb = a.ldb, g.packed = a.packed;
+    g.bias = a.bias, g.c = a.c, g.ldc = a.ldc, g.accumulate = a.accumulate, g.epilogue = &a.epilogue;
+    if (a.k == 0) {  // no run to read: C = bias (+ C), then the epilogue
+        g.seg_len = 0;
+        const float * none = zeros(1);
+        Gemm<Arch>::run(g, [&](int64_t, const float ** pointers, int64_t) { pointers[0] = none; });
+        return;
+    }
+    Gemm<Arch>::run(g, [&](int64_t i, const float ** pointers, int64_t) { pointers[0] = a.a + i * a.lda; });
+}
+
+// Convolution as a GEMM over output pixels: A row (image, oy, ox) is the kernel_h * kernel_w
+// input pixels the window covers (cin floats each, zeros where the window leaves the input).
+template <class Arch>
+void conv2d(const Conv2dArgs & a) {
+    if (a.groups != 1) return threaded::conv2d(a);
+    typename Gemm<Arch>::Problem g;
+    g.m = a.batch * a.out_h * a.out_w, g.n = a.out_channels;
+    g.segments = a.kernel_h * a.kernel_w, g.seg_len = a.in_channels;
+    g.b = a.kernel, g.ldb = a.out_channels, g.packed = a.packed;
+    g.bias = a.bias, g.c = a.output, g.ldc = a.out_channels, g.epilogue = &a.epilogue;
+    const bool pointwise = a.kernel_h == 1 && a.kernel_w == 1 && a.stride_h == 1 && a.stride_w == 1 &&
+                           a.pad_top == 0 && a.pad_left == 0 && a.out_h == a.in_h && a.out_w == a.in_w;
+    if (pointwise) {
+        Gemm<Arch>::run(g, [&](int64_t i, const float ** pointers, int64_t) { pointers[0] = a.input + i * a.in_channels; });
+        return;
+    }
+    const float * padding = zeros(a.in_channels);
+    Gemm<Arch>::run(g, [&](int64_t i, const float ** pointers, int64_t stride) {
+        const int64_t ox = i % a.out_w, oy = i / a.out_w % a.out_h, image = i / (a.out_w * a.out_h);
+        const float * in = a.input + image * a.in_h * a.in_w * a.in_channels;
+        for (int64_t ky = 0; ky < a.kernel_h; ++ky) {
+            const int64_t iy = oy * a.stride_h - a.pad_top + ky * a.dilation_h;
+            for (int64_t kx = 0; kx < a.kernel_w; ++kx) {
+                const int64_t ix = ox * a.stride_w - a.pad_left + kx * a.dilation_w;
+                const bool inside = iy >= 0 && iy < a.in_h && ix >= 0 && ix < a.in_w;
+                pointers[(ky * a.kernel_w + kx) * stride] = inside ? in + (iy * a.in_w + ix) * a.in_channels : padding;
+            }
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Depthwise convolution (depth multiplier 1), vectors along channels. For each output row and
+// run of channels (one vector, the last one partial), the kernel taps stay in registers (Taps is
+// 3 or 5: a Taps x Taps kernel; 0: any size, taps read from memory) and the output pixels are
+// swept; only border pixels test whether a tap falls outside the input.
+template <class Arch, int Taps, bool Partial>
+void depthwise_row_channels(const Conv2dArgs & a, const float * in_image, int64_t oy, int64_t c0, int64_t count,
+                            float * out_row, const float * residual_row, const OutputWriter<Arch> & writer) {
+    using V = Vec<Arch>;
+    const int64_t kh = Taps ? Taps : a.kernel_h, kw = Taps ? Taps : a.kernel_w;
+    const int64_t channels = a.in_channels;
+    auto load = [&](const float * p) { return Partial ? load_n<Arch>(p, count) : V::load_unaligned(p); };
+    constexpr int kHeld = Taps ? Taps * Taps : 1;
+    V held[kHeld];
+    if (Taps)
+        for (int t = 0; t < kHeld; ++t) held[t] = load(a.kernel + t * channels + c0);
+    auto weight = [&](int64_t t) { return Taps ? held[t] : load(a.kernel + t * channels + c0); };
+    const V bias = a.bias ? load(a.bias + c0) : V(0.f);
+
+    // Output columns whose whole window lies inside the input: [x_begin, x_end).
+    const int64_t x_begin = (a.pad_left + a.stride_w - 1) / a.stride_w;
+    const int64_t last_inside = a.in_w - 1 - (kw - 1) * a.dilation_w + a.pad_left;  // largest such ox * stride_w
+    const int64_t x_end = last_inside < 0 ? 0 : std::min(a.out_w, last_inside / a.stride_w + 1);
+    for (int64_t ox = 0; ox < a.out_w; ++ox) {
+        const bool border = ox < x_begin || ox >= x_end;
+        const int64_t ix0 = ox * a.stride_w - a.pad_left;
+        V acc = bias;
+        for (int64_t ky = 0; ky < kh; ++ky) {
+            const int64_t iy = oy * a.stride_h - a.pad_top + ky * a.dilation_h;
+            if (iy < 0 || iy >= a.in_h) continue;
+            const float * in_row = in_image + iy * a.in_w * channels + c0;
+            for (int64_t kx = 0; kx < kw; ++kx) {
+                const int64_t ix = ix0 + kx * a.dilation_w;
+                if (border && (ix < 0 || ix >= a.in_w)) continue;
+                acc = xsimd::fma(load(in_row + ix * channels), weight(ky * kw + kx), acc);
+            }
+        }
+        writer.put(acc, out_row + ox * channels + c0, residual_row ? residual_row + ox * channels + c0 : nullptr, count);
+    }
+}
+
+template <class Arch, int Taps>
+void depthwise_row(const Conv2dArgs & a, const float * in_image, int64_t oy, float * out_row, const float * residual_row,
+                   const OutputWriter<Arch> & writer) {
+    constexpr int64_t lanes = Vec<Arch>::size;
+    int64_t c0 = 0;
+    for (; c0 + lanes <= a.in_channels; c0 += lanes)
+        depthwise_row_channels<Arch, Taps, false>(a, in_image, oy, c0, lanes, out_row, residual_row, writer);
+    if (c0 < a.in_channels)
+        depthwise_row_channels<Arch, Taps, true>(a, in_image, oy, c0, a.in_channels - c0, out_row, residual_row, writer);
+    writer.finish(out_row, residual_row, a.out_w * a.in_channels);
+}
+
+template <class Arch>
+void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
+    const Conv2dArgs & a = d.geometry;
+    if (d.depth_multiplier != 1) return threaded::depthwise_conv2d(d);
+    const OutputWriter<Arch> writer(a.epilogue);
+    const int64_t rows = a.batch * a.out_h, row_elems = a.out_w * a.in_channels;
+    const bool square = a.kernel_h == a.kernel_w;
+    auto row_kernel = !square ? depthwise_row<Arch, 0>
+                      : a.kernel_h == 3 ? depthwise_row<Arch, 3>
+                      : a.kernel_h == 5 ? depthwise_row<Arch, 5>
+                                        : depthwise_row<Arch, 0>;
+    const int threads = threads_for(rows * row_elems * a.kernel_h * a.kernel_w, rows);
+    run_parallel(threads, [&](int t, int count) {
+        for (int64_t row = rows * t / count; row < rows * (t + 1) / count; ++row) {
+            const int64_t image = row / a.out_h, oy = row % a.out_h;
+            const float * residual = a.epilogue.residual ? a.epilogue.residual + row * row_elems : nullptr;
+            row_kernel(a, a.input + image * a.in_h * a.in_w * a.in_channels, oy, a.output + row * row_elems, residual,
+                       writer);
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Element-wise kernels: contiguous runs split into per-thread slices when long.
+template <class Arch, class Body>
+void elementwise(int64_t n, const Body & body) {
+    constexpr int64_t lanes = Vec<Arch>::size;
+    const int threads = threads_for(n * 4, (n + lanes - 1) / lanes);
+    run_parallel(threads, [&](int t, int count) {
+        const int64_t begin = (n * t / count) / lanes * lanes;
+        const int64_t end = t + 1 == count ? n : (n * (t + 1) / count) / lanes * lanes;
+        for (int64_t i = begin; i < end; i += lanes) body(i, std::min(lanes, end - i));
+    });
+}
+
+template <class Arch>
+void unary(const UnaryArgs & f, const float * x, float * y, int64_t n) {
+    if (!has_vector_form(f.op)) return ref::unary(f, x, y, n);
+    elementwise<Arch>(n, [&](int64_t i, int64_t count) { store_n<Arch>(y + i, activate<Arch>(f, load_n<Arch>(x + i, count)), count); });
+}
+
+template <class Arch>
+void binary(Binary op, const float * a, int64_t a_step, const float * b, int64_t b_step, float * y, int64_t n) {
+    using V = Vec<Arch>;
+    if (op != Binary::Add && op != Binary::Subtract && op != Binary::Multiply && op != Binary::Divide)
+        return ref::binary(op, a, a_step, b, b_step, y, n);
+    elementwise<Arch>(n, [&](int64_t i, int64_t count) {
+        const V u = a_step ? load_n<Arch>(a + i, count) : V(*a), v = b_step ? load_n<Arch>(b + i, count) : V(*b);
+        V r = u + v;
+        if (op == Binary::Subtract) r = u - v;
+        else if (op == Binary::Multiply) r = u * v;
+        else if (op == Binary::Divide) r = u / v;
+        store_n<Arch>(y + i, r, count);
+    });
+}
+
+template <class Arch>
+const Kernels & simd_table(const char * name) {
+    static const Kernels table{name, gemm<Arch>, conv2d<Arch>, depthwise_conv2d<Arch>, threaded::pool2d,
+                               unary<Arch>, binary<Arch>, ref::softmax, ref::conv2d_transpose,
+                               ref::resize_bilinear, Gemm<Arch>::packed_b_size, Gemm<Arch>::pack_b};
+    return table;
+}
+
+}  // namespace
+}  // namespace krun::fast

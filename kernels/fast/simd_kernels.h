@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 #include <xsimd/xsimd.hpp>
 
@@ -105,13 +106,13 @@ bool has_vector_form(Unary op) {
 
 // min(max(x, lo), hi), keeping a NaN x as the reference does.
 template <class Arch>
-Vec<Arch> clamp(Vec<Arch> x, float lo, float hi) {
+[[gnu::always_inline]] inline Vec<Arch> clamp(Vec<Arch> x, float lo, float hi) {
     return xsimd::select(x <= Vec<Arch>(lo), Vec<Arch>(lo), xsimd::select(x >= Vec<Arch>(hi), Vec<Arch>(hi), x));
 }
 
 // The reference formulas of kernels/ref/unary.cpp, same operations in the same order.
 template <class Arch>
-Vec<Arch> activate(const UnaryArgs & f, Vec<Arch> x) {
+[[gnu::always_inline]] inline Vec<Arch> activate(const UnaryArgs & f, Vec<Arch> x) {
     using V = Vec<Arch>;
     switch (f.op) {
     case Unary::Relu: return xsimd::select(x <= V(0.f), V(0.f), x);
@@ -132,7 +133,7 @@ class OutputWriter {
 public:
     explicit OutputWriter(const Epilogue & e) : epilogue_(e), in_registers_(has_vector_form(e.activation.op)) {}
 
-    void put(Vec<Arch> x, float * y, const float * residual, int64_t count) const {
+    [[gnu::always_inline]] void put(Vec<Arch> x, float * y, const float * residual, int64_t count) const {
         if (in_registers_) {
             x = activate<Arch>(epilogue_.activation, x);
             if (residual) x += load_n<Arch>(residual, count);
@@ -368,56 +369,44 @@ void conv2d(const Conv2dArgs & a) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Depthwise convolution (depth multiplier 1), vectors along channels. For each output row and
-// run of channels (one vector, the last one partial), the kernel taps stay in registers (Taps is
-// 3 or 5: a Taps x Taps kernel; 0: any size, taps read from memory) and the output pixels are
-// swept; only border pixels test whether a tap falls outside the input.
-template <class Arch, int Taps, bool Partial>
-void depthwise_row_channels(const Conv2dArgs & a, const float * in_image, int64_t oy, int64_t c0, int64_t count,
-                            float * out_row, const float * residual_row, const OutputWriter<Arch> & writer) {
+// Depthwise convolution (depth multiplier 1), vectors along channels. Each output pixel first
+// looks up the input pixel of each kernel tap (a row of zeros where the tap falls in the padding),
+// then sweeps its channels: Vectors runs of one vector at a time, each run's taps summed in its
+// own register, reading input and kernel contiguously. Taps is the number of taps when fixed at
+// compile time (9 or 25: the loop is unrolled), 0 for any kernel.
+template <class Arch, int Taps, int Vectors, bool Partial>
+[[gnu::always_inline]] inline void depthwise_channels(const float * const * taps, int64_t tap_count, const Conv2dArgs & a,
+                                                      int64_t c0, int64_t count, float * out, const float * residual,
+                                                      const OutputWriter<Arch> & writer) {
     using V = Vec<Arch>;
-    const int64_t kh = Taps ? Taps : a.kernel_h, kw = Taps ? Taps : a.kernel_w;
-    const int64_t channels = a.in_channels;
-    auto load = [&](const float * p) { return Partial ? load_n<Arch>(p, count) : V::load_unaligned(p); };
-    constexpr int kHeld = Taps ? Taps * Taps : 1;
-    V held[kHeld];
-    if (Taps)
-        for (int t = 0; t < kHeld; ++t) held[t] = load(a.kernel + t * channels + c0);
-    auto weight = [&](int64_t t) { return Taps ? held[t] : load(a.kernel + t * channels + c0); };
-    const V bias = a.bias ? load(a.bias + c0) : V(0.f);
-
-    // Output columns whose whole window lies inside the input: [x_begin, x_end).
-    const int64_t x_begin = (a.pad_left + a.stride_w - 1) / a.stride_w;
-    const int64_t last_inside = a.in_w - 1 - (kw - 1) * a.dilation_w + a.pad_left;  // largest such ox * stride_w
-    const int64_t x_end = last_inside < 0 ? 0 : std::min(a.out_w, last_inside / a.stride_w + 1);
-    for (int64_t ox = 0; ox < a.out_w; ++ox) {
-        const bool border = ox < x_begin || ox >= x_end;
-        const int64_t ix0 = ox * a.stride_w - a.pad_left;
-        V acc = bias;
-        for (int64_t ky = 0; ky < kh; ++ky) {
-            const int64_t iy = oy * a.stride_h - a.pad_top + ky * a.dilation_h;
-            if (iy < 0 || iy >= a.in_h) continue;
-            const float * in_row = in_image + iy * a.in_w * channels + c0;
-            for (int64_t kx = 0; kx < kw; ++kx) {
-                const int64_t ix = ix0 + kx * a.dilation_w;
-                if (border && (ix < 0 || ix >= a.in_w)) continue;
-                acc = xsimd::fma(load(in_row + ix * channels), weight(ky * kw + kx), acc);
-            }
-        }
-        writer.put(acc, out_row + ox * channels + c0, residual_row ? residual_row + ox * channels + c0 : nullptr, count);
+    constexpr int64_t lanes = V::size;
+    const int64_t channels = a.in_channels, taps_n = Taps ? Taps : tap_count;
+    auto load = [count](const float * p) { return Partial ? load_n<Arch>(p, count) : V::load_unaligned(p); };
+    V acc[Vectors];
+    for (int v = 0; v < Vectors; ++v) acc[v] = a.bias ? load(a.bias + c0 + v * lanes) : V(0.f);
+    for (int64_t t = 0; t < taps_n; ++t) {
+        const float * in = taps[t] + c0;
+        const float * w = a.kernel + t * channels + c0;
+        for (int v = 0; v < Vectors; ++v) acc[v] = xsimd::fma(load(in + v * lanes), load(w + v * lanes), acc[v]);
+    }
+    for (int v = 0; v < Vectors; ++v) {
+        const int64_t c = c0 + v * lanes;
+        writer.put(acc[v], out + c, residual ? residual + c : nullptr, count);
     }
 }
 
 template <class Arch, int Taps>
-void depthwise_row(const Conv2dArgs & a, const float * in_image, int64_t oy, float * out_row, const float * residual_row,
-                   const OutputWriter<Arch> & writer) {
+void depthwise_pixel(const float * const * taps, const Conv2dArgs & a, float * out, const float * residual,
+                     const OutputWriter<Arch> & writer) {
     constexpr int64_t lanes = Vec<Arch>::size;
+    const int64_t tap_count = a.kernel_h * a.kernel_w, channels = a.in_channels;
     int64_t c0 = 0;
-    for (; c0 + lanes <= a.in_channels; c0 += lanes)
-        depthwise_row_channels<Arch, Taps, false>(a, in_image, oy, c0, lanes, out_row, residual_row, writer);
-    if (c0 < a.in_channels)
-        depthwise_row_channels<Arch, Taps, true>(a, in_image, oy, c0, a.in_channels - c0, out_row, residual_row, writer);
-    writer.finish(out_row, residual_row, a.out_w * a.in_channels);
+    for (; c0 + 4 * lanes <= channels; c0 += 4 * lanes)
+        depthwise_channels<Arch, Taps, 4, false>(taps, tap_count, a, c0, lanes, out, residual, writer);
+    for (; c0 + lanes <= channels; c0 += lanes)
+        depthwise_channels<Arch, Taps, 1, false>(taps, tap_count, a, c0, lanes, out, residual, writer);
+    if (c0 < channels)
+        depthwise_channels<Arch, Taps, 1, true>(taps, tap_count, a, c0, channels - c0, out, residual, writer);
 }
 
 template <class Arch>
@@ -425,19 +414,32 @@ void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
     const Conv2dArgs & a = d.geometry;
     if (d.depth_multiplier != 1) return threaded::depthwise_conv2d(d);
     const OutputWriter<Arch> writer(a.epilogue);
-    const int64_t rows = a.batch * a.out_h, row_elems = a.out_w * a.in_channels;
-    const bool square = a.kernel_h == a.kernel_w;
-    auto row_kernel = !square ? depthwise_row<Arch, 0>
-                      : a.kernel_h == 3 ? depthwise_row<Arch, 3>
-                      : a.kernel_h == 5 ? depthwise_row<Arch, 5>
-                                        : depthwise_row<Arch, 0>;
-    const int threads = threads_for(rows * row_elems * a.kernel_h * a.kernel_w, rows);
+    const int64_t rows = a.batch * a.out_h, row_elems = a.out_w * a.in_channels, in_row_elems = a.in_w * a.in_channels;
+    const int64_t tap_count = a.kernel_h * a.kernel_w;
+    auto pixel_kernel = tap_count == 9 ? depthwise_pixel<Arch, 9> : tap_count == 25 ? depthwise_pixel<Arch, 25>
+                                                                                    : depthwise_pixel<Arch, 0>;
+    const int threads = threads_for(rows * row_elems * tap_count, rows);
     run_parallel(threads, [&](int t, int count) {
+        const float * zero_row = zeros(in_row_elems);
+        const float ** taps = scratch_pointers(tap_count);
         for (int64_t row = rows * t / count; row < rows * (t + 1) / count; ++row) {
             const int64_t image = row / a.out_h, oy = row % a.out_h;
+            float * out = a.output + row * row_elems;
             const float * residual = a.epilogue.residual ? a.epilogue.residual + row * row_elems : nullptr;
-            row_kernel(a, a.input + image * a.in_h * a.in_w * a.in_channels, oy, a.output + row * row_elems, residual,
-                       writer);
+            for (int64_t ox = 0; ox < a.out_w; ++ox) {
+                for (int64_t ky = 0; ky < a.kernel_h; ++ky) {
+                    const int64_t iy = oy * a.stride_h - a.pad_top + ky * a.dilation_h;
+                    const bool row_inside = iy >= 0 && iy < a.in_h;
+                    const float * in_row = a.input + (image * a.in_h + iy) * in_row_elems;
+                    for (int64_t kx = 0; kx < a.kernel_w; ++kx) {
+                        const int64_t ix = ox * a.stride_w - a.pad_left + kx * a.dilation_w;
+                        taps[ky * a.kernel_w + kx] = row_inside && ix >= 0 && ix < a.in_w ? in_row + ix * a.in_channels : zero_row;
+                    }
+                }
+                const int64_t at = ox * a.in_channels;
+                pixel_kernel(taps, a, out + at, residual ? residual + at : nullptr, writer);
+            }
+            writer.finish(out, residual, row_elems);
         }
     });
 }

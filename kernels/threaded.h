@@ -1,6 +1,6 @@
 // The reference kernels with their output rows split across OpenMP threads (kernels/threaded.cpp):
 // bit-identical to the reference. The SIMD tables fall back to these where they have no kernel of
-// their own (grouped convolutions, depth multipliers above 1, pooling).
+// their own (grouped convolutions, depth multipliers above 1).
 #pragma once
 
 #include "kernels/kernels.h"

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 #include <utility>
 #include <xsimd/xsimd.hpp>
@@ -34,6 +35,7 @@ constexpr int64_t kMinWorkPerThread = int64_t{1} << 18;
 
 // Threads worth using for `work` operations split into at most `parts` pieces.
 int threads_for(int64_t work, int64_t parts) {
+    if (work < 2 * kMinWorkPerThread) return 1;  // the common small call skips the OpenMP query
     const int64_t useful = std::min<int64_t>(work / kMinWorkPerThread, parts);
     return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), useful)));
 }
@@ -445,42 +447,97 @@ void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Element-wise kernels: contiguous runs split into per-thread slices when long.
-template <class Arch, class Body>
-void elementwise(int64_t n, const Body & body) {
+// Element-wise kernels: y[i] = f(i) over [0, n), load(i, count) giving the operand vectors (count
+// elements, a partial vector at the end), split into per-thread slices when long.
+template <class Arch, class Compute>
+void elementwise(float * y, int64_t n, const Compute & compute) {
     constexpr int64_t lanes = Vec<Arch>::size;
     const int threads = threads_for(n * 4, (n + lanes - 1) / lanes);
     run_parallel(threads, [&](int t, int count) {
         const int64_t begin = (n * t / count) / lanes * lanes;
         const int64_t end = t + 1 == count ? n : (n * (t + 1) / count) / lanes * lanes;
-        for (int64_t i = begin; i < end; i += lanes) body(i, std::min(lanes, end - i));
+        int64_t i = begin;
+        for (; i + lanes <= end; i += lanes) compute(i, lanes).store_unaligned(y + i);
+        if (i < end) store_n<Arch>(y + i, compute(i, end - i), end - i);
     });
+}
+
+// An operand read element by element, or one value broadcast.
+template <class Arch>
+auto stream(const float * p) {
+    return [p](int64_t i, int64_t count) { return load_n<Arch>(p + i, count); };
+}
+template <class Arch>
+auto broadcast(const float * p) {
+    const Vec<Arch> value(*p);
+    return [value](int64_t, int64_t) { return value; };
 }
 
 template <class Arch>
 void unary(const UnaryArgs & f, const float * x, float * y, int64_t n) {
     if (!has_vector_form(f.op)) return ref::unary(f, x, y, n);
-    elementwise<Arch>(n, [&](int64_t i, int64_t count) { store_n<Arch>(y + i, activate<Arch>(f, load_n<Arch>(x + i, count)), count); });
+    elementwise<Arch>(y, n, [&](int64_t i, int64_t count) { return activate<Arch>(f, load_n<Arch>(x + i, count)); });
+}
+
+template <class Arch, class Op>
+void binary_with(const Op & op, const float * a, int64_t a_step, const float * b, int64_t b_step, float * y, int64_t n) {
+    auto run = [&](auto u, auto v) { elementwise<Arch>(y, n, [&](int64_t i, int64_t count) { return op(u(i, count), v(i, count)); }); };
+    if (a_step && b_step) run(stream<Arch>(a), stream<Arch>(b));
+    else if (a_step) run(stream<Arch>(a), broadcast<Arch>(b));
+    else if (b_step) run(broadcast<Arch>(a), stream<Arch>(b));
+    else run(broadcast<Arch>(a), broadcast<Arch>(b));
 }
 
 template <class Arch>
 void binary(Binary op, const float * a, int64_t a_step, const float * b, int64_t b_step, float * y, int64_t n) {
     using V = Vec<Arch>;
-    if (op != Binary::Add && op != Binary::Subtract && op != Binary::Multiply && op != Binary::Divide)
-        return ref::binary(op, a, a_step, b, b_step, y, n);
-    elementwise<Arch>(n, [&](int64_t i, int64_t count) {
-        const V u = a_step ? load_n<Arch>(a + i, count) : V(*a), v = b_step ? load_n<Arch>(b + i, count) : V(*b);
-        V r = u + v;
-        if (op == Binary::Subtract) r = u - v;
-        else if (op == Binary::Multiply) r = u * v;
-        else if (op == Binary::Divide) r = u / v;
-        store_n<Arch>(y + i, r, count);
+    switch (op) {
+    case Binary::Add: return binary_with<Arch>([](V u, V v) { return u + v; }, a, a_step, b, b_step, y, n);
+    case Binary::Subtract: return binary_with<Arch>([](V u, V v) { return u - v; }, a, a_step, b, b_step, y, n);
+    case Binary::Multiply: return binary_with<Arch>([](V u, V v) { return u * v; }, a, a_step, b, b_step, y, n);
+    case Binary::Divide: return binary_with<Arch>([](V u, V v) { return u / v; }, a, a_step, b, b_step, y, n);
+    default: return ref::binary(op, a, a_step, b, b_step, y, n);
+    }
+}
+
+// Pooling, vectors along channels; the same sums and comparisons in the same order as the
+// reference, so the results are identical.
+template <class Arch>
+void pool2d(const Pool2dArgs & p) {
+    using V = Vec<Arch>;
+    constexpr int64_t lanes = V::size;
+    const int64_t rows = p.batch * p.out_h;
+    const int threads = threads_for(rows * p.out_w * p.channels * p.pool_h * p.pool_w, rows);
+    run_parallel(threads, [&](int t, int count) {
+        for (int64_t row = rows * t / count; row < rows * (t + 1) / count; ++row) {
+            const int64_t image = row / p.out_h, oy = row % p.out_h;
+            const int64_t y0 = std::max<int64_t>(0, oy * p.stride_h - p.pad_top);
+            const int64_t y1 = std::min(p.in_h, oy * p.stride_h - p.pad_top + p.pool_h);
+            const float * in = p.input + image * p.in_h * p.in_w * p.channels;
+            float * out = p.output + row * p.out_w * p.channels;
+            for (int64_t ox = 0; ox < p.out_w; ++ox) {
+                const int64_t x0 = std::max<int64_t>(0, ox * p.stride_w - p.pad_left);
+                const int64_t x1 = std::min(p.in_w, ox * p.stride_w - p.pad_left + p.pool_w);
+                const float cells = static_cast<float>(std::max<int64_t>(0, y1 - y0) * std::max<int64_t>(0, x1 - x0));
+                for (int64_t c0 = 0; c0 < p.channels; c0 += lanes) {
+                    const int64_t n = std::min(lanes, p.channels - c0);
+                    V best(-std::numeric_limits<float>::infinity()), sum(0.f);
+                    for (int64_t iy = y0; iy < y1; ++iy)
+                        for (int64_t ix = x0; ix < x1; ++ix) {
+                            const V v = load_n<Arch>(in + (iy * p.in_w + ix) * p.channels + c0, n);
+                            if (p.is_max) best = xsimd::select(v > best || v != v, v, best);  // NaN propagates
+                            else sum += v;
+                        }
+                    store_n<Arch>(out + ox * p.channels + c0, p.is_max ? best : sum / V(cells), n);
+                }
+            }
+        }
     });
 }
 
 template <class Arch>
 const Kernels & simd_table(const char * name) {
-    static const Kernels table{name, gemm<Arch>, conv2d<Arch>, depthwise_conv2d<Arch>, threaded::pool2d,
+    static const Kernels table{name, gemm<Arch>, conv2d<Arch>, depthwise_conv2d<Arch>, pool2d<Arch>,
                                unary<Arch>, binary<Arch>, ref::softmax, ref::conv2d_transpose,
                                ref::resize_bilinear, Gemm<Arch>::packed_b_size, Gemm<Arch>::pack_b};
     return table;

@@ -4,6 +4,8 @@
 //
 // Everything here has internal linkage (anonymous namespace): an inline function compiled with
 // AVX-512 flags in one file and with baseline flags in another must never be merged by the linker.
+// For the same reason, no standard-library template that the rest of the program may also
+// instantiate is used beyond the trivially inlined std::min/max/clamp (memcpy, not std::copy).
 //
 // Sums use FMA and other orders than the reference, so results are close to it, not identical
 // (tests/support/tolerance.h). Activations with a vector form here use the reference's arithmetic.
@@ -174,8 +176,8 @@ struct Gemm {
             const int64_t cols = std::min(kPanel, n - j0);
             const int64_t width = (cols + kLanes - 1) / kLanes * kLanes;
             for (int64_t p = 0; p < k; ++p) {
-                std::copy(b + p * n + j0, b + p * n + j0 + cols, packed);
-                std::fill(packed + cols, packed + width, 0.f);
+                std::memcpy(packed, b + p * n + j0, cols * sizeof(float));
+                std::memset(packed + cols, 0, (width - cols) * sizeof(float));
                 packed += width;
             }
         }
@@ -191,33 +193,47 @@ struct Gemm {
     };
 
     // One tile of Rows x (Vectors * kLanes) outputs, `cols` of them stored. a_rows holds
-    // segments * Rows pointers, run s of row r at a_rows[s * Rows + r].
+    // segments * Rows pointers, run s of row r at a_rows[s * Rows + r]. Small tiles (few rows,
+    // e.g. a Dense layer at batch 1) keep two sets of sums, over even and odd k, so that more
+    // FMAs are in flight than one set of registers allows.
     template <int Rows, int Vectors>
     static void tile(const float * const * a_rows, int64_t segments, int64_t seg_len, const float * b, int64_t b_stride,
                      const Output & out, int64_t cols) {
         using V = Vec<Arch>;
-        V acc[Rows][Vectors];
+        constexpr int kSets = Rows * Vectors < 6 ? 2 : 1;
+        V acc[kSets][Rows][Vectors];
+        for (int set = 0; set < kSets; ++set)
 #pragma GCC unroll 16
-        for (int r = 0; r < Rows; ++r)
+            for (int r = 0; r < Rows; ++r)
 #pragma GCC unroll 4
-            for (int v = 0; v < Vectors; ++v) acc[r][v] = V(0.f);
+                for (int v = 0; v < Vectors; ++v) acc[set][r][v] = V(0.f);
+        // Adds A element p (of each row's run) times B row p to sum set `set`.
+        auto step = [&](const float * const * a, const float * bp, int64_t p, int set) {
+            V bv[Vectors];
+#pragma GCC unroll 4
+            for (int v = 0; v < Vectors; ++v) bv[v] = V::load_unaligned(bp + v * kLanes);
+#pragma GCC unroll 16
+            for (int r = 0; r < Rows; ++r) {
+                const V av(a[r][p]);
+#pragma GCC unroll 4
+                for (int v = 0; v < Vectors; ++v) acc[set][r][v] = xsimd::fma(av, bv[v], acc[set][r][v]);
+            }
+        };
         for (int64_t s = 0; s < segments; ++s) {
             const float * a[Rows];
 #pragma GCC unroll 16
             for (int r = 0; r < Rows; ++r) a[r] = a_rows[s * Rows + r];
             const float * bp = b + s * seg_len * b_stride;
-            for (int64_t p = 0; p < seg_len; ++p, bp += b_stride) {
-                V bv[Vectors];
-#pragma GCC unroll 4
-                for (int v = 0; v < Vectors; ++v) bv[v] = V::load_unaligned(bp + v * kLanes);
-#pragma GCC unroll 16
-                for (int r = 0; r < Rows; ++r) {
-                    const V av(a[r][p]);
-#pragma GCC unroll 4
-                    for (int v = 0; v < Vectors; ++v) acc[r][v] = xsimd::fma(av, bv[v], acc[r][v]);
-                }
-            }
+            int64_t p = 0;
+            for (; p + kSets <= seg_len; p += kSets)
+                for (int set = 0; set < kSets; ++set) step(a, bp + (p + set) * b_stride, p + set, set);
+            for (; p < seg_len; ++p) step(a, bp + p * b_stride, p, 0);
         }
+        if (kSets == 2)
+#pragma GCC unroll 16
+            for (int r = 0; r < Rows; ++r)
+#pragma GCC unroll 4
+                for (int v = 0; v < Vectors; ++v) acc[0][r][v] += acc[kSets - 1][r][v];
 #pragma GCC unroll 16
         for (int r = 0; r < Rows; ++r) {
             float * c = out.c + r * out.ldc;
@@ -225,7 +241,7 @@ struct Gemm {
 #pragma GCC unroll 4
             for (int v = 0; v < Vectors; ++v) {
                 const int64_t count = std::min(kLanes, cols - v * kLanes);
-                V x = acc[r][v];
+                V x = acc[0][r][v];
                 if (out.accumulate) x = load_n<Arch>(c + v * kLanes, count) + x;
                 if (out.bias) x += load_n<Arch>(out.bias + v * kLanes, count);
                 out.writer->put(x, c + v * kLanes, residual ? residual + v * kLanes : nullptr, count);
@@ -255,16 +271,21 @@ struct Gemm {
         const Epilogue * epilogue = nullptr;
     };
 
+    // Rows per pass over the panels: their A runs (about 256 KiB) stay in L2 across panels.
+    static int64_t chunk_rows(int64_t k) {
+        return std::clamp<int64_t>((int64_t{1} << 16) / std::max<int64_t>(k, 1) / kRows, 1, 128) * kRows;
+    }
+
     // Computes rows [row_begin, row_end) and panels [panel_begin, panel_end) of the problem.
-    // fill_row(i, pointers, stride) writes the `segments` run pointers of A row i at
-    // pointers[s * stride].
+    // fill_row(i, slot, pointers, stride) writes the `segments` run pointers of A row i at
+    // pointers[s * stride]; slot (< chunk_rows(k)) is the row's place in the current pass, for a
+    // fill_row that copies rows into a buffer of its own.
     template <class FillRow>
     static void run_block(const Problem & g, const FillRow & fill_row, int64_t row_begin, int64_t row_end,
                           int64_t panel_begin, int64_t panel_end) {
         const int64_t k = g.segments * g.seg_len;
         const OutputWriter<Arch> writer(*g.epilogue);
-        // Rows per pass over the panels: their A runs (about 256 KiB) stay in L2 across panels.
-        const int64_t chunk_rows = std::clamp<int64_t>((int64_t{1} << 16) / std::max<int64_t>(k, 1) / kRows, 1, 128) * kRows;
+        const int64_t chunk_rows = Gemm::chunk_rows(k);
         const float ** pointers = scratch_pointers(chunk_rows * g.segments);
 
         // An unpacked last panel with a partial vector is read from a packed copy.
@@ -274,8 +295,8 @@ struct Gemm {
             const int64_t j0 = last_panel * kPanel, cols = g.n - j0, width = (cols + kLanes - 1) / kLanes * kLanes;
             float * copy = scratch_floats(Scratch::TailPanel, k * width);
             for (int64_t p = 0; p < k; ++p) {
-                std::copy(g.b + p * g.ldb + j0, g.b + p * g.ldb + g.n, copy + p * width);
-                std::fill(copy + p * width + cols, copy + (p + 1) * width, 0.f);
+                std::memcpy(copy + p * width, g.b + p * g.ldb + j0, cols * sizeof(float));
+                std::memset(copy + p * width + cols, 0, (width - cols) * sizeof(float));
             }
             tail_panel = copy;
         }
@@ -285,7 +306,7 @@ struct Gemm {
             for (int64_t t0 = i0; t0 < i1; t0 += kRows) {
                 const int64_t rows = std::min<int64_t>(kRows, i1 - t0);
                 const float ** tile_pointers = pointers + (t0 - i0) * g.segments;
-                for (int64_t r = 0; r < rows; ++r) fill_row(t0 + r, tile_pointers + r, rows);
+                for (int64_t r = 0; r < rows; ++r) fill_row(t0 + r, t0 + r - i0, tile_pointers + r, rows);
             }
             for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
                 const int64_t j0 = panel * kPanel, cols = std::min(kPanel, g.n - j0);
@@ -333,17 +354,20 @@ void gemm(const GemmArgs & a) {
     if (a.k == 0) {  // no run to read: C = bias (+ C), then the epilogue
         g.seg_len = 0;
         const float * none = zeros(1);
-        Gemm<Arch>::run(g, [&](int64_t, const float ** pointers, int64_t) { pointers[0] = none; });
+        Gemm<Arch>::run(g, [&](int64_t, int64_t, const float ** pointers, int64_t) { pointers[0] = none; });
         return;
     }
-    Gemm<Arch>::run(g, [&](int64_t i, const float ** pointers, int64_t) { pointers[0] = a.a + i * a.lda; });
+    Gemm<Arch>::run(g, [&](int64_t i, int64_t, const float ** pointers, int64_t) { pointers[0] = a.a + i * a.lda; });
 }
 
 // Convolution as a GEMM over output pixels: A row (image, oy, ox) is the kernel_h * kernel_w
-// input pixels the window covers (cin floats each, zeros where the window leaves the input).
+// input pixels the window covers (in_channels floats each, zeros where the window leaves the
+// input). With many input channels the GEMM reads them in place, one run per tap; with few, runs
+// that short cost more than copying: the row is gathered into a buffer (im2col), one run.
 template <class Arch>
 void conv2d(const Conv2dArgs & a) {
     if (a.groups != 1) return threaded::conv2d(a);
+    constexpr int64_t kMinInPlaceRun = 16;
     typename Gemm<Arch>::Problem g;
     g.m = a.batch * a.out_h * a.out_w, g.n = a.out_channels;
     g.segments = a.kernel_h * a.kernel_w, g.seg_len = a.in_channels;
@@ -352,21 +376,53 @@ void conv2d(const Conv2dArgs & a) {
     const bool pointwise = a.kernel_h == 1 && a.kernel_w == 1 && a.stride_h == 1 && a.stride_w == 1 &&
                            a.pad_top == 0 && a.pad_left == 0 && a.out_h == a.in_h && a.out_w == a.in_w;
     if (pointwise) {
-        Gemm<Arch>::run(g, [&](int64_t i, const float ** pointers, int64_t) { pointers[0] = a.input + i * a.in_channels; });
+        Gemm<Arch>::run(g, [&](int64_t i, int64_t, const float ** pointers, int64_t) { pointers[0] = a.input + i * a.in_channels; });
         return;
     }
-    const float * padding = zeros(a.in_channels);
-    Gemm<Arch>::run(g, [&](int64_t i, const float ** pointers, int64_t stride) {
-        const int64_t ox = i % a.out_w, oy = i / a.out_w % a.out_h, image = i / (a.out_w * a.out_h);
-        const float * in = a.input + image * a.in_h * a.in_w * a.in_channels;
+    if (a.in_channels >= kMinInPlaceRun) {
+        const float * padding = zeros(a.in_channels);
+        Gemm<Arch>::run(g, [&](int64_t i, int64_t, const float ** pointers, int64_t stride) {
+            const int64_t ox = i % a.out_w, rest = i / a.out_w, oy = rest % a.out_h, image = rest / a.out_h;
+            const float * in = a.input + image * a.in_h * a.in_w * a.in_channels;
+            for (int64_t ky = 0; ky < a.kernel_h; ++ky) {
+                const int64_t iy = oy * a.stride_h - a.pad_top + ky * a.dilation_h;
+                for (int64_t kx = 0; kx < a.kernel_w; ++kx) {
+                    const int64_t ix = ox * a.stride_w - a.pad_left + kx * a.dilation_w;
+                    const bool inside = iy >= 0 && iy < a.in_h && ix >= 0 && ix < a.in_w;
+                    pointers[(ky * a.kernel_w + kx) * stride] = inside ? in + (iy * a.in_w + ix) * a.in_channels : padding;
+                }
+            }
+        });
+        return;
+    }
+    const int64_t k = g.segments * g.seg_len, cin = a.in_channels, row_span = a.kernel_w * cin;
+    const int64_t buffer_size = Gemm<Arch>::chunk_rows(k) * k;
+    g.seg_len = k, g.segments = 1;
+    Gemm<Arch>::run(g, [&](int64_t i, int64_t slot, const float ** pointers, int64_t) {
+        float * row = scratch_floats(Scratch::Rows, buffer_size) + slot * k;
+        const int64_t ox = i % a.out_w, rest = i / a.out_w, oy = rest % a.out_h, image = rest / a.out_h;
+        const int64_t ix0 = ox * a.stride_w - a.pad_left;
+        // The taps of one kernel row are then one contiguous run of the input row.
+        const bool contiguous = a.dilation_w == 1 && ix0 >= 0 && ix0 + a.kernel_w <= a.in_w;
         for (int64_t ky = 0; ky < a.kernel_h; ++ky) {
+            float * to = row + ky * row_span;
             const int64_t iy = oy * a.stride_h - a.pad_top + ky * a.dilation_h;
+            if (iy < 0 || iy >= a.in_h) {
+                std::memset(to, 0, row_span * sizeof(float));
+                continue;
+            }
+            const float * in_row = a.input + (image * a.in_h + iy) * a.in_w * cin;
+            if (contiguous) {
+                std::memcpy(to, in_row + ix0 * cin, row_span * sizeof(float));
+                continue;
+            }
             for (int64_t kx = 0; kx < a.kernel_w; ++kx) {
-                const int64_t ix = ox * a.stride_w - a.pad_left + kx * a.dilation_w;
-                const bool inside = iy >= 0 && iy < a.in_h && ix >= 0 && ix < a.in_w;
-                pointers[(ky * a.kernel_w + kx) * stride] = inside ? in + (iy * a.in_w + ix) * a.in_channels : padding;
+                const int64_t ix = ix0 + kx * a.dilation_w;
+                if (ix >= 0 && ix < a.in_w) std::memcpy(to + kx * cin, in_row + ix * cin, cin * sizeof(float));
+                else std::memset(to + kx * cin, 0, cin * sizeof(float));
             }
         }
+        pointers[0] = row;
     });
 }
 

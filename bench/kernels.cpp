@@ -1,6 +1,10 @@
-// Kernel benchmarks, reference and fast table, on shapes taken from MobileNetV2 at 224x224:
-// a 1x1 expansion (GEMM), the first 3x3 stride-2 convolution, a 3x3 depthwise convolution.
+// Kernel benchmarks, reference and fast table, on shapes taken from MobileNetV2 1.0 at 224x224.
+// Each benchmark takes (table, threads, packed): table 0 = reference, 1 = fast; the fast table
+// is timed with unpacked weights (what layers pass without packing) and packed ones. The counter
+// FLOP/s counts 2 per multiply-add.
 #include <benchmark/benchmark.h>
+
+#include <omp.h>
 
 #include <random>
 #include <vector>
@@ -21,51 +25,103 @@ const krun::Kernels & table(const benchmark::State & state) {
     return state.range(0) ? krun::kernels_fast() : krun::kernels_ref();
 }
 
+// Sets the thread count, labels the run and returns the weights in the layout asked for.
+std::vector<float> setup(benchmark::State & state, const std::vector<float> & b, int64_t k, int64_t n) {
+    omp_set_num_threads(static_cast<int>(state.range(1)));
+    const bool packed = state.range(2) != 0;
+    state.SetLabel(std::string(table(state).name) + (packed ? " packed" : ""));
+    if (!packed) return b;
+    std::vector<float> out(table(state).packed_b_size(k, n));
+    table(state).pack_b(b.data(), k, n, out.data());
+    return out;
+}
+
 void set_flops(benchmark::State & state, double flops_per_call) {
     state.counters["FLOP/s"] = benchmark::Counter(flops_per_call * state.iterations(), benchmark::Counter::kIsRate);
-    state.SetLabel(table(state).name);
 }
 
-// block_2_expand: [56*56, 24] x [24, 144].
-void BM_gemm(benchmark::State & state) {
-    const int64_t m = 56 * 56, k = 24, n = 144;
-    const std::vector<float> a = random_values(m * k), b = random_values(k * n), bias = random_values(n);
-    std::vector<float> c(m * n);
-    krun::GemmArgs g;
-    g.m = m, g.n = n, g.k = k, g.a = a.data(), g.lda = k, g.b = b.data(), g.ldb = n, g.bias = bias.data();
-    g.c = c.data(), g.ldc = n;
-    for (auto _ : state) table(state).gemm(g);
-    set_flops(state, 2.0 * m * n * k);
-}
-
-// Conv1: 224x224x3 -> 112x112x32, 3x3, stride 2, SAME.
-void BM_conv2d(benchmark::State & state) {
+// Conv2D, bias and ReLU6 fused (as MobileNetV2 after BatchNorm folding).
+void conv(benchmark::State & state, int64_t size, int64_t in_c, int64_t out_c, int64_t kernel, int64_t stride) {
     krun::Conv2dArgs a;
-    a.batch = 1, a.in_h = 224, a.in_w = 224, a.in_channels = 3, a.out_h = 112, a.out_w = 112, a.out_channels = 32;
-    a.kernel_h = 3, a.kernel_w = 3, a.stride_h = 2, a.stride_w = 2, a.pad_top = 0, a.pad_left = 0;
-    const std::vector<float> input = random_values(224 * 224 * 3), kernel = random_values(3 * 3 * 3 * 32);
-    std::vector<float> output(112 * 112 * 32);
-    a.input = input.data(), a.kernel = kernel.data(), a.output = output.data();
+    a.batch = 1, a.in_h = a.in_w = size, a.in_channels = in_c, a.out_channels = out_c;
+    a.kernel_h = a.kernel_w = kernel, a.stride_h = a.stride_w = stride;
+    const krun::AxisWindow w = krun::axis_window(size, kernel, stride, 1, krun::Padding::Same);
+    a.out_h = a.out_w = w.out, a.pad_top = a.pad_left = w.pad_before;
+    const int64_t k = kernel * kernel * in_c;
+    const std::vector<float> input = random_values(size * size * in_c), bias = random_values(out_c);
+    const std::vector<float> kernel_values = setup(state, random_values(k * out_c), k, out_c);
+    std::vector<float> output(w.out * w.out * out_c);
+    a.input = input.data(), a.kernel = kernel_values.data(), a.bias = bias.data(), a.output = output.data();
+    a.packed = state.range(2) != 0;
+    a.epilogue.activation = {krun::Unary::Relu6};
     for (auto _ : state) table(state).conv2d(a);
-    set_flops(state, 2.0 * 112 * 112 * 32 * 27);
+    set_flops(state, 2.0 * w.out * w.out * out_c * k);
 }
 
-// block_2_depthwise: 56x56x144, 3x3, stride 1, SAME.
-void BM_depthwise_conv2d(benchmark::State & state) {
+// Depthwise 3x3 SAME, bias and ReLU6 fused.
+void depthwise(benchmark::State & state, int64_t size, int64_t channels, int64_t stride) {
+    omp_set_num_threads(static_cast<int>(state.range(1)));
+    state.SetLabel(table(state).name);
     krun::DepthwiseConv2dArgs d;
     krun::Conv2dArgs & a = d.geometry;
-    a.batch = 1, a.in_h = 56, a.in_w = 56, a.in_channels = 144, a.out_h = 56, a.out_w = 56, a.out_channels = 144;
-    a.kernel_h = 3, a.kernel_w = 3, a.pad_top = 1, a.pad_left = 1;
-    const std::vector<float> input = random_values(56 * 56 * 144), kernel = random_values(9 * 144);
-    std::vector<float> output(56 * 56 * 144);
-    a.input = input.data(), a.kernel = kernel.data(), a.output = output.data();
+    a.batch = 1, a.in_h = a.in_w = size, a.in_channels = a.out_channels = channels;
+    a.kernel_h = a.kernel_w = 3, a.stride_h = a.stride_w = stride;
+    const krun::AxisWindow w = krun::axis_window(size, 3, stride, 1, krun::Padding::Same);
+    a.out_h = a.out_w = w.out, a.pad_top = a.pad_left = w.pad_before;
+    const std::vector<float> input = random_values(size * size * channels), kernel = random_values(9 * channels);
+    const std::vector<float> bias = random_values(channels);
+    std::vector<float> output(w.out * w.out * channels);
+    a.input = input.data(), a.kernel = kernel.data(), a.bias = bias.data(), a.output = output.data();
+    a.epilogue.activation = {krun::Unary::Relu6};
     for (auto _ : state) table(state).depthwise_conv2d(d);
-    set_flops(state, 2.0 * 56 * 56 * 144 * 9);
+    set_flops(state, 2.0 * w.out * w.out * channels * 9);
+}
+
+// Dense 1280 -> 1000 at batch 1 (the classifier).
+void BM_dense_1280_1000(benchmark::State & state) {
+    const int64_t k = 1280, n = 1000;
+    const std::vector<float> a = random_values(k), bias = random_values(n);
+    const std::vector<float> b = setup(state, random_values(k * n), k, n);
+    std::vector<float> c(n);
+    krun::GemmArgs g;
+    g.m = 1, g.n = n, g.k = k, g.a = a.data(), g.lda = k, g.b = b.data(), g.ldb = n, g.bias = bias.data();
+    g.c = c.data(), g.ldc = n, g.packed = state.range(2) != 0;
+    for (auto _ : state) table(state).gemm(g);
+    set_flops(state, 2.0 * n * k);
+}
+
+void BM_conv_224x3_to_32_3x3s2(benchmark::State & s) { conv(s, 224, 3, 32, 3, 2); }
+void BM_pointwise_112x32_to_16(benchmark::State & s) { conv(s, 112, 32, 16, 1, 1); }
+void BM_pointwise_56x24_to_144(benchmark::State & s) { conv(s, 56, 24, 144, 1, 1); }
+void BM_pointwise_14x96_to_576(benchmark::State & s) { conv(s, 14, 96, 576, 1, 1); }
+void BM_pointwise_7x960_to_320(benchmark::State & s) { conv(s, 7, 960, 320, 1, 1); }
+void BM_pointwise_7x320_to_1280(benchmark::State & s) { conv(s, 7, 320, 1280, 1, 1); }
+void BM_depthwise_112x96_s2(benchmark::State & s) { depthwise(s, 112, 96, 2); }
+void BM_depthwise_56x144_s1(benchmark::State & s) { depthwise(s, 56, 144, 1); }
+void BM_depthwise_14x576_s1(benchmark::State & s) { depthwise(s, 14, 576, 1); }
+void BM_depthwise_7x960_s1(benchmark::State & s) { depthwise(s, 7, 960, 1); }
+
+// (table, threads, packed): reference at 1 thread; fast unpacked and packed at 1 and 2 threads.
+void weight_args(benchmark::internal::Benchmark * b) {
+    b->Args({0, 1, 0});
+    for (int threads : {1, 2}) b->Args({1, threads, 0})->Args({1, threads, 1});
+    b->ArgNames({"fast", "threads", "packed"})->Unit(benchmark::kMicrosecond);
+}
+void depthwise_args(benchmark::internal::Benchmark * b) {
+    b->Args({0, 1, 0})->Args({1, 1, 0})->Args({1, 2, 0});
+    b->ArgNames({"fast", "threads", "packed"})->Unit(benchmark::kMicrosecond);
 }
 
 }  // namespace
 
-// Argument 0: reference table, 1: fast table.
-BENCHMARK(BM_gemm)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_conv2d)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_depthwise_conv2d)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_conv_224x3_to_32_3x3s2)->Apply(weight_args);
+BENCHMARK(BM_pointwise_112x32_to_16)->Apply(weight_args);
+BENCHMARK(BM_pointwise_56x24_to_144)->Apply(weight_args);
+BENCHMARK(BM_pointwise_14x96_to_576)->Apply(weight_args);
+BENCHMARK(BM_pointwise_7x960_to_320)->Apply(weight_args);
+BENCHMARK(BM_pointwise_7x320_to_1280)->Apply(weight_args);
+BENCHMARK(BM_depthwise_112x96_s2)->Apply(depthwise_args);
+BENCHMARK(BM_depthwise_56x144_s1)->Apply(depthwise_args);
+BENCHMARK(BM_depthwise_14x576_s1)->Apply(depthwise_args);
+BENCHMARK(BM_depthwise_7x960_s1)->Apply(depthwise_args);
+BENCHMARK(BM_dense_1280_1000)->Apply(weight_args);

@@ -1,13 +1,14 @@
-// The kernels_fast() table for now: the reference arithmetic with its output rows split across
-// OpenMP threads. Every output element is computed by the same reference code, so the results
-// are bit-identical to kernels_ref(); SIMD kernels replace these entries one by one.
+// The reference arithmetic with its output rows split across OpenMP threads. Every output element
+// is computed by the same reference code, so the results are bit-identical to kernels_ref().
+#include "kernels/threaded.h"
+
 #include <omp.h>
 
 #include <algorithm>
 
 #include "kernels/ref/ref.h"
 
-namespace krun {
+namespace krun::threaded {
 
 namespace {
 
@@ -26,6 +27,8 @@ void split_rows(int64_t rows, int64_t work, const Part & part) {
     for (int64_t t = 0; t < threads; ++t) part(rows * t / threads, rows * (t + 1) / threads);
 }
 
+}  // namespace
+
 void gemm(const GemmArgs & g) {
     split_rows(g.m, g.m * g.n * g.k, [&](int64_t begin, int64_t end) {
         GemmArgs part = g;
@@ -36,6 +39,8 @@ void gemm(const GemmArgs & g) {
         ref::gemm(part);
     });
 }
+
+namespace {
 
 // Calls slice(image, y0, y1) for each image's run of output rows inside rows [begin, end) of the
 // flattened (batch, out_h) rows.
@@ -66,6 +71,8 @@ void conv_rows(const Conv2dArgs & a, int64_t in_row_elems, int64_t out_row_elems
         kernel(part);
     });
 }
+
+}  // namespace
 
 void conv2d(const Conv2dArgs & a) {
     const int64_t work = a.batch * a.out_h * a.out_w * a.out_channels * a.kernel_h * a.kernel_w * (a.in_channels / a.groups);
@@ -102,13 +109,11 @@ void pool2d(const Pool2dArgs & p) {
     });
 }
 
-}  // namespace
-
-const Kernels & kernels_fast() {
+const Kernels & kernels_threaded() {
     static const Kernels table{"threaded reference", gemm, conv2d, depthwise_conv2d, pool2d,
                                ref::unary, ref::binary, ref::softmax, ref::conv2d_transpose,
                                ref::resize_bilinear, ref::packed_b_size, ref::pack_b};
     return table;
 }
 
-}  // namespace krun
+}  // namespace krun::threaded

@@ -1,17 +1,30 @@
-// Fast kernel table against the reference on awkward sizes (odd extents, stride 2, SAME-style
-// padding, dilation, batch > 1, more rows than threads and fewer; the last conv case is large
-// enough for pooling to be split too). The fast table splits output
-// rows across threads and runs the reference arithmetic per slice, so results must be identical.
+// Fast kernel tables against the reference, for every SIMD table this CPU can run (and the one
+// kernels_fast() picked), with 1, 2 and 3 threads, on awkward sizes: extents that are not
+// multiples of any vector width, stride 2, dilation 2, SAME/VALID and asymmetric padding,
+// batch > 1, every epilogue activation with and without residual, packed and unpacked weights.
+//
+// Sums (gemm, conv2d, depthwise_conv2d) may differ from the reference by rounding only: FMA and
+// another summation order. The allowed error of each element is relative to its magnitude, the
+// same kernel run by the reference on the absolute values of its operands (sum of |a*b| + |bias|).
+// Element-wise kernels use the reference's arithmetic and must be identical.
 #include <catch2/catch.hpp>
 
 #include <omp.h>
 
+#include <cmath>
+#include <cstring>
+#include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "kernels/fast/fast.h"
 #include "kernels/kernels.h"
+#include "support/tolerance.h"
 
 namespace {
+
+using krun::Unary;
 
 std::vector<float> random_values(size_t n, unsigned seed) {
     std::mt19937 rng(seed);
@@ -21,91 +34,308 @@ std::vector<float> random_values(size_t n, unsigned seed) {
     return v;
 }
 
-// Conv geometry cases: {batch, in_h, in_w, in_c, out_c, kernel, stride, dilation, pad, groups}.
+std::vector<float> absolute(std::vector<float> v) {
+    for (float & x : v) x = std::fabs(x);
+    return v;
+}
+
+// The tables under test: each compiled SIMD table the CPU supports, then kernels_fast() itself.
+std::vector<const krun::Kernels *> fast_tables() {
+    std::vector<const krun::Kernels *> tables = krun::fast::supported_tables();
+    tables.push_back(&krun::kernels_fast());
+    return tables;
+}
+
+// Epilogue activations, cycled through the cases: every vectorised one and one that is not
+// (Sigmoid: the reference's unary on the stored tile).
+const krun::UnaryArgs kActivations[] = {
+    {Unary::Linear}, {Unary::Relu}, {Unary::Relu6}, {Unary::HardSigmoidKeras2}, {Unary::HardSigmoidKeras3},
+    {Unary::HardSilu}, {Unary::LeakyRelu, 0.1f}, {Unary::HardTanh}, {Unary::Sigmoid},
+};
+constexpr int kActivationCount = sizeof(kActivations) / sizeof(kActivations[0]);
+
+// Checks fast against ref element by element: |fast - ref| <= bound * (magnitude + |residual|),
+// bound from the number of terms of each sum.
+void check_sums(const std::vector<float> & fast, const std::vector<float> & ref, const std::vector<float> & magnitude,
+                const float * residual, int64_t terms) {
+    REQUIRE(fast.size() == ref.size());
+    const double bound = krun::test::kFastSumRtolPerTerm * static_cast<double>(terms + 2);
+    int64_t bad = 0;
+    size_t first_bad = 0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+        const double scale = magnitude[i] + (residual ? std::fabs(residual[i]) : 0.f);
+        const bool ok = std::fabs(double(fast[i]) - double(ref[i])) <= bound * scale;
+        if (!ok && bad++ == 0) first_bad = i;
+    }
+    INFO("element " << first_bad << ": fast " << fast[first_bad] << " reference " << ref[first_bad] << " magnitude "
+                    << magnitude[first_bad]);
+    CHECK(bad == 0);
+}
+
+// Packs weights with the table's pack_b into a buffer of packed_b_size floats plus a guard that
+// pack_b must not write.
+std::vector<float> pack(const krun::Kernels & table, const std::vector<float> & b, int64_t k, int64_t n) {
+    const int64_t size = table.packed_b_size(k, n);
+    std::vector<float> packed(size + 16, 1234.f);
+    table.pack_b(b.data(), k, n, packed.data());
+    for (int64_t i = size; i < size + 16; ++i) REQUIRE(packed[i] == 1234.f);
+    packed.resize(size);
+    return packed;
+}
+
 struct ConvCase {
-    int64_t batch, in_h, in_w, in_c, out_c, kernel, stride, dilation, pad, groups;
+    int64_t batch, in_h, in_w, in_c, out_c, kernel_h, kernel_w, stride, dilation;
+    krun::Padding padding;
 };
 const ConvCase kConvCases[] = {
-    {1, 17, 13, 5, 8, 3, 1, 1, 1, 1}, {2, 15, 11, 6, 9, 3, 2, 1, 0, 3}, {3, 9, 21, 4, 4, 2, 1, 2, 1, 2},
-    {1, 33, 7, 3, 16, 5, 2, 1, 2, 1}, {2, 2, 40, 8, 8, 1, 1, 1, 0, 1}, {2, 31, 29, 16, 16, 3, 2, 1, 1, 4},
+    {1, 17, 13, 5, 8, 3, 3, 1, 1, krun::Padding::Same},     {2, 15, 11, 6, 9, 3, 3, 2, 1, krun::Padding::Valid},
+    {3, 9, 21, 4, 33, 2, 2, 1, 2, krun::Padding::Same},     {1, 33, 7, 3, 16, 5, 5, 2, 1, krun::Padding::Same},
+    {2, 2, 40, 8, 8, 1, 1, 1, 1, krun::Padding::Valid},     {2, 31, 29, 17, 40, 3, 3, 2, 1, krun::Padding::Same},
+    {1, 12, 12, 31, 17, 1, 1, 2, 1, krun::Padding::Valid},  {1, 10, 9, 33, 31, 3, 1, 1, 1, krun::Padding::Same},
+    {2, 24, 24, 3, 32, 3, 3, 2, 1, krun::Padding::Same},    {1, 14, 14, 96, 100, 1, 1, 1, 1, krun::Padding::Same},
+    {1, 11, 11, 7, 5, 7, 7, 1, 1, krun::Padding::Same},     {1, 20, 18, 16, 3, 3, 3, 1, 2, krun::Padding::Valid},
 };
 
 krun::Conv2dArgs geometry(const ConvCase & c, int64_t out_channels) {
     krun::Conv2dArgs a;
     a.batch = c.batch, a.in_h = c.in_h, a.in_w = c.in_w, a.in_channels = c.in_c, a.out_channels = out_channels;
-    a.kernel_h = a.kernel_w = c.kernel, a.stride_h = a.stride_w = c.stride, a.dilation_h = a.dilation_w = c.dilation;
-    a.pad_top = a.pad_left = c.pad, a.groups = c.groups;
-    const int64_t extent = (c.kernel - 1) * c.dilation + 1;
-    a.out_h = (c.in_h + 2 * c.pad - extent) / c.stride + 1;
-    a.out_w = (c.in_w + 2 * c.pad - extent) / c.stride + 1;
+    a.kernel_h = c.kernel_h, a.kernel_w = c.kernel_w, a.stride_h = a.stride_w = c.stride;
+    a.dilation_h = a.dilation_w = c.dilation;
+    const krun::AxisWindow rows = krun::axis_window(c.in_h, c.kernel_h, c.stride, c.dilation, c.padding);
+    const krun::AxisWindow cols = krun::axis_window(c.in_w, c.kernel_w, c.stride, c.dilation, c.padding);
+    a.out_h = rows.out, a.pad_top = rows.pad_before, a.out_w = cols.out, a.pad_left = cols.pad_before;
     return a;
+}
+
+std::string describe(const ConvCase & c) {
+    return "in " + std::to_string(c.batch) + "x" + std::to_string(c.in_h) + "x" + std::to_string(c.in_w) + "x" +
+           std::to_string(c.in_c) + " kernel " + std::to_string(c.kernel_h) + "x" + std::to_string(c.kernel_w) +
+           " stride " + std::to_string(c.stride) + " dilation " + std::to_string(c.dilation) +
+           (c.padding == krun::Padding::Same ? " same" : " valid");
 }
 
 }  // namespace
 
-TEST_CASE("kernels: fast gemm, conv2d, depthwise_conv2d and pool2d equal the reference", "[kernels]") {
+TEST_CASE("kernels: kernels_fast() is the best SIMD table the CPU supports", "[kernels]") {
+    const std::vector<const krun::Kernels *> tables = krun::fast::supported_tables();
+    if (tables.empty()) return;  // not an x86-64 build: the threaded reference
+    if (std::getenv("KRUN_KERNELS") == nullptr) CHECK(std::strcmp(krun::kernels_fast().name, tables.front()->name) == 0);
+}
+
+TEST_CASE("kernels: fast gemm equals the reference up to rounding", "[kernels]") {
     const krun::Kernels & ref = krun::kernels_ref();
-    const krun::Kernels & fast = krun::kernels_fast();
-    for (int threads : {2, 3}) {
-        omp_set_num_threads(threads);
-        for (int64_t m : {1, 2, 7, 129}) {
-            const int64_t n = 37, k = 300;
-            INFO("gemm m " << m << " threads " << threads);
-            const auto a = random_values(m * k, 1), b = random_values(k * n, 2), bias = random_values(n, 3);
-            std::vector<float> c_ref(m * n), c_fast(m * n);
-            krun::GemmArgs g;
-            g.m = m, g.n = n, g.k = k, g.a = a.data(), g.lda = k, g.b = b.data(), g.ldb = n, g.bias = bias.data(), g.ldc = n;
-            g.c = c_ref.data();
-            ref.gemm(g);
-            g.c = c_fast.data();
-            fast.gemm(g);
-            CHECK(c_ref == c_fast);
-        }
-        for (const ConvCase & c : kConvCases) {
-            INFO("conv case in " << c.batch << "x" << c.in_h << "x" << c.in_w << "x" << c.in_c << " kernel " << c.kernel
-                                 << " stride " << c.stride << " dilation " << c.dilation << " threads " << threads);
-            const auto input = random_values(c.batch * c.in_h * c.in_w * c.in_c, 4);
+    int index = 0;
+    struct Shape {
+        int64_t m, n, k;
+    };
+    std::vector<Shape> shapes;
+    for (int64_t m : {1, 3, 17, 100})
+        for (int64_t n : {1, 3, 17, 31, 33, 100})
+            for (int64_t k : {1, 17, 300}) shapes.push_back({m, n, k});
+    shapes.push_back({257, 70, 129});  // large enough to be split by rows
+    shapes.push_back({2, 1000, 600});  // few rows, split by panels (Dense at batch 2)
+    shapes.push_back({5, 40, 0});      // k = 0: C = bias
+    for (const krun::Kernels * fast : fast_tables())
+        for (int threads : {1, 2, 3})
+            for (const Shape & s : shapes)
+                for (bool packed : {false, true}) {
+                    omp_set_num_threads(threads);
+                    ++index;
+                    const krun::UnaryArgs activation = kActivations[index % kActivationCount];
+                    const bool with_residual = index % 2 == 1, accumulate = index % 3 == 0, with_bias = index % 5 != 0;
+                    // Leading dimensions larger than the extents, so that rows do not touch.
+                    const int64_t lda = s.k + 3, ldb = s.n + 2, ldc = s.n + 1;
+                    INFO(fast->name << " gemm m " << s.m << " n " << s.n << " k " << s.k << " packed " << packed
+                                    << " activation " << int(activation.op) << " residual " << with_residual
+                                    << " accumulate " << accumulate << " bias " << with_bias << " threads " << threads);
+                    const auto a = random_values(s.m * lda, 1), b = random_values(std::max<int64_t>(s.k, 1) * ldb, 2);
+                    const auto bias = random_values(s.n, 3), residual = random_values(s.m * ldc, 4);
+                    const auto c_start = random_values(s.m * ldc, 5);
+                    krun::GemmArgs g;
+                    g.m = s.m, g.n = s.n, g.k = s.k, g.a = a.data(), g.lda = lda, g.b = b.data(), g.ldb = ldb, g.ldc = ldc;
+                    g.bias = with_bias ? bias.data() : nullptr;
+                    g.accumulate = accumulate;
+                    g.epilogue.activation = activation;
+                    g.epilogue.residual = with_residual ? residual.data() : nullptr;
+                    std::vector<float> c_ref = c_start, c_fast = c_start;
+                    g.c = c_ref.data();
+                    ref.gemm(g);
 
-            krun::Conv2dArgs a = geometry(c, c.out_c);
-            const auto kernel = random_values(c.kernel * c.kernel * (c.in_c / c.groups) * c.out_c, 5);
-            const auto bias = random_values(c.out_c, 6);
-            std::vector<float> out_ref(a.batch * a.out_h * a.out_w * c.out_c), out_fast(out_ref.size());
-            a.input = input.data(), a.kernel = kernel.data(), a.bias = bias.data();
-            a.output = out_ref.data();
-            ref.conv2d(a);
-            a.output = out_fast.data();
-            fast.conv2d(a);
-            CHECK(out_ref == out_fast);
+                    // Magnitude: the reference sum of absolute values, no epilogue.
+                    const auto abs_a = absolute(a), abs_b = absolute(b), abs_bias = absolute(bias);
+                    std::vector<float> magnitude = absolute(c_start);
+                    krun::GemmArgs m = g;
+                    m.a = abs_a.data(), m.b = abs_b.data(), m.bias = with_bias ? abs_bias.data() : nullptr;
+                    m.c = magnitude.data(), m.epilogue = {};
+                    ref.gemm(m);
 
-            krun::DepthwiseConv2dArgs d;
-            d.depth_multiplier = 2;
-            d.geometry = geometry(c, c.in_c * 2);
-            d.geometry.groups = 1;
-            const auto dw_kernel = random_values(c.kernel * c.kernel * c.in_c * 2, 7);
-            std::vector<float> dw_ref(d.geometry.batch * d.geometry.out_h * d.geometry.out_w * c.in_c * 2), dw_fast(dw_ref.size());
-            d.geometry.input = input.data(), d.geometry.kernel = dw_kernel.data(), d.geometry.bias = nullptr;
-            d.geometry.output = dw_ref.data();
-            ref.depthwise_conv2d(d);
-            d.geometry.output = dw_fast.data();
-            fast.depthwise_conv2d(d);
-            CHECK(dw_ref == dw_fast);
+                    std::vector<float> packed_b;
+                    if (packed) {
+                        // pack_b reads a dense [k x n] matrix.
+                        std::vector<float> dense(s.k * s.n);
+                        for (int64_t p = 0; p < s.k; ++p)
+                            for (int64_t j = 0; j < s.n; ++j) dense[p * s.n + j] = b[p * ldb + j];
+                        packed_b = pack(*fast, dense, s.k, s.n);
+                        g.b = packed_b.data(), g.packed = true, g.ldb = 0;
+                    }
+                    g.c = c_fast.data();
+                    fast->gemm(g);
+                    check_sums(c_fast, c_ref, magnitude, g.epilogue.residual, s.k + (accumulate ? 1 : 0));
+                    // Elements between rows (ldc > n) are not outputs and stay untouched.
+                    for (int64_t i = 0; i < s.m; ++i)
+                        for (int64_t j = s.n; j < ldc; ++j) REQUIRE(c_fast[i * ldc + j] == c_start[i * ldc + j]);
+                }
+    omp_set_num_threads(omp_get_num_procs());
+}
 
-            for (bool is_max : {true, false}) {
-                krun::Pool2dArgs p;
-                p.batch = c.batch, p.in_h = c.in_h, p.in_w = c.in_w, p.channels = c.in_c;
-                p.pool_h = p.pool_w = c.kernel, p.stride_h = p.stride_w = c.stride, p.pad_top = p.pad_left = c.pad;
-                p.out_h = (c.in_h + 2 * c.pad - c.kernel) / c.stride + 1;
-                p.out_w = (c.in_w + 2 * c.pad - c.kernel) / c.stride + 1;
-                p.is_max = is_max;
-                p.input = input.data();
-                std::vector<float> pool_ref(p.batch * p.out_h * p.out_w * p.channels), pool_fast(pool_ref.size());
-                p.output = pool_ref.data();
-                ref.pool2d(p);
-                p.output = pool_fast.data();
-                fast.pool2d(p);
-                CHECK(pool_ref == pool_fast);
+TEST_CASE("kernels: fast conv2d and depthwise_conv2d equal the reference up to rounding", "[kernels]") {
+    const krun::Kernels & ref = krun::kernels_ref();
+    int index = 0;
+    for (const krun::Kernels * fast : fast_tables())
+        for (int threads : {1, 2, 3})
+            for (const ConvCase & c : kConvCases) {
+                omp_set_num_threads(threads);
+                ++index;
+                const krun::UnaryArgs activation = kActivations[index % kActivationCount];
+                const bool with_residual = index % 2 == 1;
+                const auto input = random_values(c.batch * c.in_h * c.in_w * c.in_c, 4);
+                const auto abs_input = absolute(input);
+
+                for (bool packed : {false, true}) {
+                    INFO(fast->name << " conv2d " << describe(c) << " out_c " << c.out_c << " packed " << packed
+                                    << " activation " << int(activation.op) << " residual " << with_residual
+                                    << " threads " << threads);
+                    krun::Conv2dArgs a = geometry(c, c.out_c);
+                    const int64_t k = c.kernel_h * c.kernel_w * c.in_c;
+                    const auto kernel = random_values(k * c.out_c, 5), bias = random_values(c.out_c, 6);
+                    const size_t out_size = a.batch * a.out_h * a.out_w * c.out_c;
+                    const auto residual = random_values(out_size, 7);
+                    std::vector<float> out_ref(out_size), out_fast(out_size, 99.f), magnitude(out_size);
+                    a.input = input.data(), a.kernel = kernel.data(), a.bias = bias.data();
+                    a.epilogue.activation = activation;
+                    a.epilogue.residual = with_residual ? residual.data() : nullptr;
+                    a.output = out_ref.data();
+                    ref.conv2d(a);
+
+                    const auto abs_kernel = absolute(kernel), abs_bias = absolute(bias);
+                    krun::Conv2dArgs m = a;
+                    m.input = abs_input.data(), m.kernel = abs_kernel.data(), m.bias = abs_bias.data();
+                    m.epilogue = {}, m.output = magnitude.data();
+                    ref.conv2d(m);
+
+                    std::vector<float> packed_kernel;
+                    if (packed) {
+                        packed_kernel = pack(*fast, kernel, k, c.out_c);
+                        a.kernel = packed_kernel.data(), a.packed = true;
+                    }
+                    a.output = out_fast.data();
+                    fast->conv2d(a);
+                    check_sums(out_fast, out_ref, magnitude, a.epilogue.residual, k);
+                }
+
+                for (int64_t depth_multiplier : {1, 2}) {
+                    INFO(fast->name << " depthwise_conv2d " << describe(c) << " depth_multiplier " << depth_multiplier
+                                    << " activation " << int(activation.op) << " residual " << with_residual
+                                    << " threads " << threads);
+                    krun::DepthwiseConv2dArgs d;
+                    d.depth_multiplier = depth_multiplier;
+                    d.geometry = geometry(c, c.in_c * depth_multiplier);
+                    krun::Conv2dArgs & a = d.geometry;
+                    const int64_t out_c = c.in_c * depth_multiplier;
+                    const auto kernel = random_values(c.kernel_h * c.kernel_w * out_c, 8), bias = random_values(out_c, 9);
+                    const size_t out_size = a.batch * a.out_h * a.out_w * out_c;
+                    const auto residual = random_values(out_size, 10);
+                    std::vector<float> out_ref(out_size), out_fast(out_size, 99.f), magnitude(out_size);
+                    a.input = input.data(), a.kernel = kernel.data(), a.bias = index % 3 ? bias.data() : nullptr;
+                    a.epilogue.activation = activation;
+                    a.epilogue.residual = with_residual ? residual.data() : nullptr;
+                    a.output = out_ref.data();
+                    ref.depthwise_conv2d(d);
+
+                    const auto abs_kernel = absolute(kernel), abs_bias = absolute(bias);
+                    krun::DepthwiseConv2dArgs m = d;
+                    m.geometry.input = abs_input.data(), m.geometry.kernel = abs_kernel.data();
+                    m.geometry.bias = a.bias ? abs_bias.data() : nullptr;
+                    m.geometry.epilogue = {}, m.geometry.output = magnitude.data();
+                    ref.depthwise_conv2d(m);
+
+                    a.output = out_fast.data();
+                    fast->depthwise_conv2d(d);
+                    check_sums(out_fast, out_ref, magnitude, a.epilogue.residual, c.kernel_h * c.kernel_w);
+                }
+
+                for (bool is_max : {true, false}) {
+                    INFO(fast->name << " pool2d " << describe(c) << " max " << is_max << " threads " << threads);
+                    krun::Pool2dArgs p;
+                    p.batch = c.batch, p.in_h = c.in_h, p.in_w = c.in_w, p.channels = c.in_c;
+                    p.pool_h = c.kernel_h, p.pool_w = c.kernel_w, p.stride_h = p.stride_w = c.stride;
+                    const krun::AxisWindow rows = krun::axis_window(c.in_h, c.kernel_h, c.stride, 1, c.padding);
+                    const krun::AxisWindow cols = krun::axis_window(c.in_w, c.kernel_w, c.stride, 1, c.padding);
+                    p.out_h = rows.out, p.pad_top = rows.pad_before, p.out_w = cols.out, p.pad_left = cols.pad_before;
+                    p.is_max = is_max;
+                    p.input = input.data();
+                    std::vector<float> pool_ref(p.batch * p.out_h * p.out_w * p.channels), pool_fast(pool_ref.size());
+                    p.output = pool_ref.data();
+                    ref.pool2d(p);
+                    p.output = pool_fast.data();
+                    fast->pool2d(p);
+                    CHECK(pool_ref == pool_fast);
+                }
             }
-        }
+    omp_set_num_threads(omp_get_num_procs());
+}
+
+namespace {
+
+// Inputs for element-wise kernels: random values plus the edge cases of the activations.
+std::vector<float> elementwise_input(int64_t n, unsigned seed) {
+    std::vector<float> x = random_values(n, seed);
+    const float special[] = {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                             -std::numeric_limits<float>::infinity(), -0.f, 0.f, 3.f, -3.f, 6.f, 2.5f, -2.5f, 1.f, -1.f};
+    for (int64_t i = 0; i < n; ++i) {
+        x[i] *= 8.f;  // spans the clamp bounds of relu6 and the hard sigmoids
+        if (i % 7 == 3) x[i] = special[(i / 7) % (sizeof(special) / sizeof(special[0]))];
     }
+    return x;
+}
+
+bool same_values(const std::vector<float> & a, const std::vector<float> & b) {
+    for (size_t i = 0; i < a.size(); ++i)
+        if (!(a[i] == b[i] || (a[i] != a[i] && b[i] != b[i]))) return false;
+    return a.size() == b.size();
+}
+
+}  // namespace
+
+TEST_CASE("kernels: fast unary and binary equal the reference", "[kernels]") {
+    const krun::Kernels & ref = krun::kernels_ref();
+    const krun::Binary binaries[] = {krun::Binary::Add, krun::Binary::Subtract, krun::Binary::Multiply,
+                                     krun::Binary::Divide, krun::Binary::Maximum};
+    for (const krun::Kernels * fast : fast_tables())
+        for (int threads : {1, 2, 3})
+            for (int64_t n : {1, 5, 17, 1000, 300001}) {
+                omp_set_num_threads(threads);
+                const auto x = elementwise_input(n, 11), z = elementwise_input(n, 12);
+                for (const krun::UnaryArgs & f : kActivations) {
+                    INFO(fast->name << " unary " << int(f.op) << " n " << n << " threads " << threads);
+                    std::vector<float> y_ref(n), y_fast(n);
+                    ref.unary(f, x.data(), y_ref.data(), n);
+                    fast->unary(f, x.data(), y_fast.data(), n);
+                    CHECK(same_values(y_fast, y_ref));
+                    y_fast = x;  // in place
+                    fast->unary(f, y_fast.data(), y_fast.data(), n);
+                    CHECK(same_values(y_fast, y_ref));
+                }
+                for (krun::Binary op : binaries)
+                    for (int64_t a_step : {0, 1})
+                        for (int64_t b_step : {0, 1}) {
+                            INFO(fast->name << " binary " << int(op) << " n " << n << " steps " << a_step << b_step
+                                            << " threads " << threads);
+                            std::vector<float> y_ref(n), y_fast(n);
+                            ref.binary(op, x.data() + 1 - a_step, a_step, z.data(), b_step, y_ref.data(), n);
+                            fast->binary(op, x.data() + 1 - a_step, a_step, z.data(), b_step, y_fast.data(), n);
+                            CHECK(same_values(y_fast, y_ref));
+                        }
+            }
     omp_set_num_threads(omp_get_num_procs());
 }

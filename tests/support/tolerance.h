@@ -10,6 +10,13 @@ namespace krun::test {
 constexpr double kModelAtol = 1e-4;
 constexpr double kModelRtol = 1e-3;
 
+// Fast kernels vs the reference kernels (tests/test_kernels.cpp), per element of a sum of `terms`
+// products: |fast - reference| <= kFastSumRtolPerTerm * (terms + 2) * (sum of |a*b| + |bias| +
+// |residual|). Each of the two sums (FMA, other order) is within terms * 2^-24 of the exact one
+// relative to its sum of |terms| (Higham's bound); the epilogue activations stretch an error by at
+// most 1.5 (hard-swish) and add a rounding or two, hence 4 * 2^-24 per term.
+constexpr double kFastSumRtolPerTerm = 4.0 / (1 << 24);
+
 // Hand-built loader models (tests/test_loader.cpp) use small integers and exactly representable
 // values and compare with ==: any difference there is a binding or decoding bug.
 

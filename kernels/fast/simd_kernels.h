@@ -1,0 +1,603 @@
+// The SIMD kernels, written once as templates over the xsimd architecture and compiled once per
+// architecture: kernels/fast/<arch>.cpp includes this file and instantiates simd_table<Arch>()
+// with that architecture's compiler flags.
+//
+// Everything here has internal linkage (anonymous namespace): an inline function compiled with
+// AVX-512 flags in one file and with baseline flags in another must never be merged by the linker.
+// For the same reason, no standard-library template that the rest of the program may also
+// instantiate is used beyond the trivially inlined std::min/max/clamp (memcpy, not std::copy).
+//
+// Sums use FMA and other orders than the reference, so results are close to it, not identical
+// (tests/support/tolerance.h). Activations with a vector form here use the reference's arithmetic.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <utility>
+#include <xsimd/xsimd.hpp>
+
+#include "kernels/fast/fast.h"
+#include "kernels/ref/ref.h"
+#include "kernels/threaded.h"
+
+namespace krun::fast {
+namespace {
+
+template <class Arch>
+using Vec = xsimd::batch<float, Arch>;
+
+// Below this many multiply-adds (or element operations) a call is not worth waking other threads:
+// a parallel region costs a few microseconds.
+constexpr int64_t kMinWorkPerThread = int64_t{1} << 18;
+
+// Threads worth using for `work` operations split into at most `parts` pieces.
+int threads_for(int64_t work, int64_t parts) {
+    if (work < 2 * kMinWorkPerThread) return 1;  // the common small call skips the OpenMP query
+    const int64_t useful = std::min<int64_t>(work / kMinWorkPerThread, parts);
+    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), useful)));
+}
+
+// Calls part(t, threads) on `threads` OpenMP threads (directly when there is one).
+template <class Part>
+void run_parallel(int threads, const Part & part) {
+    if (threads <= 1) {
+        part(0, 1);
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    part(omp_get_thread_num(), omp_get_num_threads());
+}
+
+// Loads and stores of the first `count` floats at p (count <= lane count), never touching memory
+// past them. The generic version goes through a stack copy; AVX-512 and AVX2 use masked moves.
+template <class Arch>
+struct Partial {
+    static Vec<Arch> load(const float * p, int64_t count) {
+        alignas(64) float lanes[Vec<Arch>::size] = {};
+        std::memcpy(lanes, p, count * sizeof(float));
+        return Vec<Arch>::load_aligned(lanes);
+    }
+    static void store(float * p, Vec<Arch> v, int64_t count) {
+        alignas(64) float lanes[Vec<Arch>::size];
+        v.store_aligned(lanes);
+        std::memcpy(p, lanes, count * sizeof(float));
+    }
+};
+#ifdef __AVX512F__
+template <>
+struct Partial<xsimd::avx512bw> {
+    static __mmask16 mask(int64_t count) { return static_cast<__mmask16>((1u << count) - 1u); }
+    static Vec<xsimd::avx512bw> load(const float * p, int64_t count) { return _mm512_maskz_loadu_ps(mask(count), p); }
+    static void store(float * p, Vec<xsimd::avx512bw> v, int64_t count) { _mm512_mask_storeu_ps(p, mask(count), v); }
+};
+#endif
+#ifdef __AVX2__
+template <>
+struct Partial<xsimd::fma3<xsimd::avx2>> {
+    static __m256i mask(int64_t count) {
+        return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    }
+    static Vec<xsimd::fma3<xsimd::avx2>> load(const float * p, int64_t count) { return _mm256_maskload_ps(p, mask(count)); }
+    static void store(float * p, Vec<xsimd::fma3<xsimd::avx2>> v, int64_t count) { _mm256_maskstore_ps(p, mask(count), v); }
+};
+#endif
+
+template <class Arch>
+Vec<Arch> load_n(const float * p, int64_t count) {
+    return count == Vec<Arch>::size ? Vec<Arch>::load_unaligned(p) : Partial<Arch>::load(p, count);
+}
+
+template <class Arch>
+void store_n(float * p, Vec<Arch> v, int64_t count) {
+    if (count == Vec<Arch>::size) v.store_unaligned(p);
+    else Partial<Arch>::store(p, v, count);
+}
+
+// The activations computed in registers; every other one runs ref::unary on the stored values.
+bool has_vector_form(Unary op) {
+    switch (op) {
+    case Unary::Linear: case Unary::Relu: case Unary::Relu6: case Unary::HardSigmoidKeras2:
+    case Unary::HardSigmoidKeras3: case Unary::HardSilu: case Unary::LeakyRelu: case Unary::HardTanh:
+        return true;
+    default: return false;
+    }
+}
+
+// min(max(x, lo), hi), keeping a NaN x as the reference does.
+template <class Arch>
+[[gnu::always_inline]] inline Vec<Arch> clamp(Vec<Arch> x, float lo, float hi) {
+    return xsimd::select(x <= Vec<Arch>(lo), Vec<Arch>(lo), xsimd::select(x >= Vec<Arch>(hi), Vec<Arch>(hi), x));
+}
+
+// The reference formulas of kernels/ref/unary.cpp, same operations in the same order.
+template <class Arch>
+[[gnu::always_inline]] inline Vec<Arch> activate(const UnaryArgs & f, Vec<Arch> x) {
+    using V = Vec<Arch>;
+    switch (f.op) {
+    case Unary::Relu: return xsimd::select(x <= V(0.f), V(0.f), x);
+    case Unary::Relu6: return clamp(x, 0.f, 6.f);
+    case Unary::HardSigmoidKeras2: return clamp(x * V(0.2f) + V(0.5f), 0.f, 1.f);
+    case Unary::HardSigmoidKeras3: return clamp(x + V(3.f), 0.f, 6.f) / V(6.f);
+    case Unary::HardSilu: return x * (clamp(x + V(3.f), 0.f, 6.f) / V(6.f));
+    case Unary::LeakyRelu: return xsimd::select(x >= V(0.f), x, V(f.alpha) * x);
+    case Unary::HardTanh: return clamp(x, -1.f, 1.f);
+    default: return x;
+    }
+}
+
+// Writes finished output values: put() stores activation(x) (+ residual) when the activation has
+// a vector form, else x; finish() then applies the reference epilogue to the run put() wrote.
+template <class Arch>
+class OutputWriter {
+public:
+    explicit OutputWriter(const Epilogue & e) : epilogue_(e), in_registers_(has_vector_form(e.activation.op)) {}
+
+    [[gnu::always_inline]] void put(Vec<Arch> x, float * y, const float * residual, int64_t count) const {
+        if (in_registers_) {
+            x = activate<Arch>(epilogue_.activation, x);
+            if (residual) x += load_n<Arch>(residual, count);
+        }
+        store_n<Arch>(y, x, count);
+    }
+    void finish(float * y, const float * residual, int64_t n) const {
+        if (!in_registers_) ref::epilogue(epilogue_, y, residual, n);
+    }
+
+private:
+    const Epilogue & epilogue_;
+    bool in_registers_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// GEMM. C is computed in tiles of up to kRows rows by one or two vectors of columns, the sums in
+// registers. B is read in panels of kPanel = two vectors of columns: packed (pack_b: each panel
+// stored as k rows of its width, the last panel's width rounded up to whole vectors, zero-filled)
+// or in place with stride ldb (a last panel with a partial vector is first copied, packed).
+//
+// A is given as row pointers, so that a convolution can gather its rows in place: row i of A is
+// the concatenation of `segments` runs of seg_len floats (one run per kernel tap), and B row
+// s * seg_len + p multiplies element p of run s.
+template <class Arch>
+struct Gemm {
+    static constexpr int64_t kLanes = Vec<Arch>::size;
+    static constexpr int64_t kPanel = 2 * kLanes;
+    // Accumulators: kRows * 2 vectors, leaving registers for the B vectors and the broadcast.
+    static constexpr int kRows = kLanes == 16 ? 8 : 6;
+
+    static int64_t packed_b_size(int64_t k, int64_t n) { return k * ((n + kLanes - 1) / kLanes * kLanes); }
+
+    static void pack_b(const float * b, int64_t k, int64_t n, float * packed) {
+        for (int64_t j0 = 0; j0 < n; j0 += kPanel) {
+            const int64_t cols = std::min(kPanel, n - j0);
+            const int64_t width = (cols + kLanes - 1) / kLanes * kLanes;
+            for (int64_t p = 0; p < k; ++p) {
+                std::memcpy(packed, b + p * n + j0, cols * sizeof(float));
+                std::memset(packed + cols, 0, (width - cols) * sizeof(float));
+                packed += width;
+            }
+        }
+    }
+
+    struct Output {
+        float * c;
+        int64_t ldc;
+        const float * bias;      // at the tile's first column, or null
+        const float * residual;  // at the tile's first element, or null
+        bool accumulate;
+        const OutputWriter<Arch> * writer;
+    };
+
+    // One tile of Rows x (Vectors * kLanes) outputs, `cols` of them stored. a_rows holds
+    // segments * Rows pointers, run s of row r at a_rows[s * Rows + r]. Small tiles (few rows,
+    // e.g. a Dense layer at batch 1) keep two sets of sums, over even and odd k, so that more
+    // FMAs are in flight than one set of registers allows.
+    template <int Rows, int Vectors>
+    static void tile(const float * const * a_rows, int64_t segments, int64_t seg_len, const float * b, int64_t b_stride,
+                     const Output & out, int64_t cols) {
+        using V = Vec<Arch>;
+        constexpr int kSets = Rows * Vectors < 6 ? 2 : 1;
+        V acc[kSets][Rows][Vectors];
+        for (int set = 0; set < kSets; ++set)
+#pragma GCC unroll 16
+            for (int r = 0; r < Rows; ++r)
+#pragma GCC unroll 4
+                for (int v = 0; v < Vectors; ++v) acc[set][r][v] = V(0.f);
+        // Adds A element p (of each row's run) times B row p to sum set `set`.
+        auto step = [&](const float * const * a, const float * bp, int64_t p, int set) {
+            V bv[Vectors];
+#pragma GCC unroll 4
+            for (int v = 0; v < Vectors; ++v) bv[v] = V::load_unaligned(bp + v * kLanes);
+#pragma GCC unroll 16
+            for (int r = 0; r < Rows; ++r) {
+                const V av(a[r][p]);
+#pragma GCC unroll 4
+                for (int v = 0; v < Vectors; ++v) acc[set][r][v] = xsimd::fma(av, bv[v], acc[set][r][v]);
+            }
+        };
+        for (int64_t s = 0; s < segments; ++s) {
+            const float * a[Rows];
+#pragma GCC unroll 16
+            for (int r = 0; r < Rows; ++r) a[r] = a_rows[s * Rows + r];
+            const float * bp = b + s * seg_len * b_stride;
+            int64_t p = 0;
+            for (; p + kSets <= seg_len; p += kSets)
+                for (int set = 0; set < kSets; ++set) step(a, bp + (p + set) * b_stride, p + set, set);
+            for (; p < seg_len; ++p) step(a, bp + p * b_stride, p, 0);
+        }
+        if (kSets == 2)
+#pragma GCC unroll 16
+            for (int r = 0; r < Rows; ++r)
+#pragma GCC unroll 4
+                for (int v = 0; v < Vectors; ++v) acc[0][r][v] += acc[kSets - 1][r][v];
+#pragma GCC unroll 16
+        for (int r = 0; r < Rows; ++r) {
+            float * c = out.c + r * out.ldc;
+            const float * residual = out.residual ? out.residual + r * out.ldc : nullptr;
+#pragma GCC unroll 4
+            for (int v = 0; v < Vectors; ++v) {
+                const int64_t count = std::min(kLanes, cols - v * kLanes);
+                V x = acc[0][r][v];
+                if (out.accumulate) x = load_n<Arch>(c + v * kLanes, count) + x;
+                if (out.bias) x += load_n<Arch>(out.bias + v * kLanes, count);
+                out.writer->put(x, c + v * kLanes, residual ? residual + v * kLanes : nullptr, count);
+            }
+            out.writer->finish(c, residual, cols);
+        }
+    }
+
+    using TileFn = void (*)(const float * const *, int64_t, int64_t, const float *, int64_t, const Output &, int64_t);
+
+    template <size_t... R>
+    static constexpr std::array<std::array<TileFn, 2>, sizeof...(R)> tile_table(std::index_sequence<R...>) {
+        return {{{tile<R + 1, 1>, tile<R + 1, 2>}...}};
+    }
+    // tiles[rows - 1][vectors - 1]
+    static constexpr std::array<std::array<TileFn, 2>, kRows> tiles = tile_table(std::make_index_sequence<kRows>());
+
+    struct Problem {
+        int64_t m = 0, n = 0, segments = 1, seg_len = 0;
+        const float * b = nullptr;
+        int64_t ldb = 0;
+        bool packed = false;
+        const float * bias = nullptr;
+        float * c = nullptr;
+        int64_t ldc = 0;
+        bool accumulate = false;
+        const Epilogue * epilogue = nullptr;
+    };
+
+    // Rows per pass over the panels: their A runs (about 256 KiB) stay in L2 across panels.
+    static int64_t chunk_rows(int64_t k) {
+        return std::clamp<int64_t>((int64_t{1} << 16) / std::max<int64_t>(k, 1) / kRows, 1, 128) * kRows;
+    }
+
+    // Computes rows [row_begin, row_end) and panels [panel_begin, panel_end) of the problem.
+    // fill_row(i, slot, pointers, stride) writes the `segments` run pointers of A row i at
+    // pointers[s * stride]; slot (< chunk_rows(k)) is the row's place in the current pass, for a
+    // fill_row that copies rows into a buffer of its own.
+    template <class FillRow>
+    static void run_block(const Problem & g, const FillRow & fill_row, int64_t row_begin, int64_t row_end,
+                          int64_t panel_begin, int64_t panel_end) {
+        const int64_t k = g.segments * g.seg_len;
+        const OutputWriter<Arch> writer(*g.epilogue);
+        const int64_t chunk_rows = Gemm::chunk_rows(k);
+        const float ** pointers = scratch_pointers(chunk_rows * g.segments);
+
+        // An unpacked last panel with a partial vector is read from a packed copy.
+        const int64_t last_panel = (g.n - 1) / kPanel;
+        const float * tail_panel = nullptr;
+        if (!g.packed && g.n % kLanes != 0 && last_panel >= panel_begin && last_panel < panel_end) {
+            const int64_t j0 = last_panel * kPanel, cols = g.n - j0, width = (cols + kLanes - 1) / kLanes * kLanes;
+            float * copy = scratch_floats(Scratch::TailPanel, k * width);
+            for (int64_t p = 0; p < k; ++p) {
+                std::memcpy(copy + p * width, g.b + p * g.ldb + j0, cols * sizeof(float));
+                std::memset(copy + p * width + cols, 0, (width - cols) * sizeof(float));
+            }
+            tail_panel = copy;
+        }
+
+        for (int64_t i0 = row_begin; i0 < row_end; i0 += chunk_rows) {
+            const int64_t i1 = std::min(row_end, i0 + chunk_rows);
+            for (int64_t t0 = i0; t0 < i1; t0 += kRows) {
+                const int64_t rows = std::min<int64_t>(kRows, i1 - t0);
+                const float ** tile_pointers = pointers + (t0 - i0) * g.segments;
+                for (int64_t r = 0; r < rows; ++r) fill_row(t0 + r, t0 + r - i0, tile_pointers + r, rows);
+            }
+            for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
+                const int64_t j0 = panel * kPanel, cols = std::min(kPanel, g.n - j0);
+                const int64_t vectors = (cols + kLanes - 1) / kLanes;
+                const float * b = g.b + j0;
+                int64_t b_stride = g.ldb;
+                if (g.packed) b = g.b + k * j0, b_stride = vectors * kLanes;
+                else if (panel == last_panel && tail_panel) b = tail_panel, b_stride = vectors * kLanes;
+                for (int64_t t0 = i0; t0 < i1; t0 += kRows) {
+                    const int64_t rows = std::min<int64_t>(kRows, i1 - t0);
+                    const Output out{g.c + t0 * g.ldc + j0, g.ldc, g.bias ? g.bias + j0 : nullptr,
+                                     g.epilogue->residual ? g.epilogue->residual + t0 * g.ldc + j0 : nullptr,
+                                     g.accumulate, &writer};
+                    tiles[rows - 1][vectors - 1](pointers + (t0 - i0) * g.segments, g.segments, g.seg_len, b, b_stride,
+                                                 out, cols);
+                }
+            }
+        }
+    }
+
+    // The whole problem, split across threads by panels when B is the larger operand (few rows:
+    // each thread reads its share of B) and by rows otherwise.
+    template <class FillRow>
+    static void run(const Problem & g, const FillRow & fill_row) {
+        if (g.m <= 0 || g.n <= 0) return;
+        const int64_t panels = (g.n + kPanel - 1) / kPanel, row_tiles = (g.m + kRows - 1) / kRows;
+        const bool split_panels = (g.n > g.m && panels > 1) || row_tiles == 1;
+        const int threads = threads_for(g.m * g.n * g.segments * g.seg_len, split_panels ? panels : row_tiles);
+        run_parallel(threads, [&](int t, int count) {
+            if (split_panels) {
+                run_block(g, fill_row, 0, g.m, panels * t / count, panels * (t + 1) / count);
+            } else {
+                const int64_t begin = row_tiles * t / count * kRows, end = std::min(g.m, row_tiles * (t + 1) / count * kRows);
+                run_block(g, fill_row, begin, end, 0, panels);
+            }
+        });
+    }
+};
+
+template <class Arch>
+void gemm(const GemmArgs & a) {
+    typename Gemm<Arch>::Problem g;
+    g.m = a.m, g.n = a.n, g.seg_len = a.k, g.b = a.b, g.ldb = a.ldb, g.packed = a.packed;
+    g.bias = a.bias, g.c = a.c, g.ldc = a.ldc, g.accumulate = a.accumulate, g.epilogue = &a.epilogue;
+    if (a.k == 0) {  // no run to read: C = bias (+ C), then the epilogue
+        g.seg_len = 0;
+        const float * none = zeros(1);
+        Gemm<Arch>::run(g, [&](int64_t, int64_t, const float ** pointers, int64_t) { pointers[0] = none; });
+        return;
+    }
+    Gemm<Arch>::run(g, [&](int64_t i, int64_t, const float ** pointers, int64_t) { pointers[0] = a.a + i * a.lda; });
+}
+
+// Convolution as a GEMM over output pixels: A row (image, oy, ox) is the kernel_h * kernel_w
+// input pixels the window covers (in_channels floats each, zeros where the window leaves the
+// input). With many input channels the GEMM reads them in place, one run per tap; with few, runs
+// that short cost more than copying: the row is gathered into a buffer (im2col), one run.
+template <class Arch>
+void conv2d(const Conv2dArgs & a) {
+    if (a.groups != 1) return threaded::conv2d(a);
+    constexpr int64_t kMinInPlaceRun = 16;
+    typename Gemm<Arch>::Problem g;
+    g.m = a.batch * a.out_h * a.out_w, g.n = a.out_channels;
+    g.segments = a.kernel_h * a.kernel_w, g.seg_len = a.in_channels;
+    g.b = a.kernel, g.ldb = a.out_channels, g.packed = a.packed;
+    g.bias = a.bias, g.c = a.output, g.ldc = a.out_channels, g.epilogue = &a.epilogue;
+    const bool pointwise = a.kernel_h == 1 && a.kernel_w == 1 && a.stride_h == 1 && a.stride_w == 1 &&
+                           a.pad_top == 0 && a.pad_left == 0 && a.out_h == a.in_h && a.out_w == a.in_w;
+    if (pointwise) {
+        Gemm<Arch>::run(g, [&](int64_t i, int64_t, const float ** pointers, int64_t) { pointers[0] = a.input + i * a.in_channels; });
+        return;
+    }
+    if (a.in_channels >= kMinInPlaceRun) {
+        const float * padding = zeros(a.in_channels);
+        Gemm<Arch>::run(g, [&](int64_t i, int64_t, const float ** pointers, int64_t stride) {
+            const int64_t ox = i % a.out_w, rest = i / a.out_w, oy = rest % a.out_h, image = rest / a.out_h;
+            const float * in = a.input + image * a.in_h * a.in_w * a.in_channels;
+            for (int64_t ky = 0; ky < a.kernel_h; ++ky) {
+                const int64_t iy = oy * a.stride_h - a.pad_top + ky * a.dilation_h;
+                for (int64_t kx = 0; kx < a.kernel_w; ++kx) {
+                    const int64_t ix = ox * a.stride_w - a.pad_left + kx * a.dilation_w;
+                    const bool inside = iy >= 0 && iy < a.in_h && ix >= 0 && ix < a.in_w;
+                    pointers[(ky * a.kernel_w + kx) * stride] = inside ? in + (iy * a.in_w + ix) * a.in_channels : padding;
+                }
+            }
+        });
+        return;
+    }
+    const int64_t k = g.segments * g.seg_len, cin = a.in_channels, row_span = a.kernel_w * cin;
+    const int64_t buffer_size = Gemm<Arch>::chunk_rows(k) * k;
+    g.seg_len = k, g.segments = 1;
+    Gemm<Arch>::run(g, [&](int64_t i, int64_t slot, const float ** pointers, int64_t) {
+        float * row = scratch_floats(Scratch::Rows, buffer_size) + slot * k;
+        const int64_t ox = i % a.out_w, rest = i / a.out_w, oy = rest % a.out_h, image = rest / a.out_h;
+        const int64_t ix0 = ox * a.stride_w - a.pad_left;
+        // The taps of one kernel row are then one contiguous run of the input row.
+        const bool contiguous = a.dilation_w == 1 && ix0 >= 0 && ix0 + a.kernel_w <= a.in_w;
+        for (int64_t ky = 0; ky < a.kernel_h; ++ky) {
+            float * to = row + ky * row_span;
+            const int64_t iy = oy * a.stride_h - a.pad_top + ky * a.dilation_h;
+            if (iy < 0 || iy >= a.in_h) {
+                std::memset(to, 0, row_span * sizeof(float));
+                continue;
+            }
+            const float * in_row = a.input + (image * a.in_h + iy) * a.in_w * cin;
+            if (contiguous) {
+                std::memcpy(to, in_row + ix0 * cin, row_span * sizeof(float));
+                continue;
+            }
+            for (int64_t kx = 0; kx < a.kernel_w; ++kx) {
+                const int64_t ix = ix0 + kx * a.dilation_w;
+                if (ix >= 0 && ix < a.in_w) std::memcpy(to + kx * cin, in_row + ix * cin, cin * sizeof(float));
+                else std::memset(to + kx * cin, 0, cin * sizeof(float));
+            }
+        }
+        pointers[0] = row;
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Depthwise convolution (depth multiplier 1), vectors along channels. Each output pixel first
+// looks up the input pixel of each kernel tap (a row of zeros where the tap falls in the padding),
+// then sweeps its channels: Vectors runs of one vector at a time, each run's taps summed in its
+// own register, reading input and kernel contiguously. Taps is the number of taps when fixed at
+// compile time (9 or 25: the loop is unrolled), 0 for any kernel.
+template <class Arch, int Taps, int Vectors, bool Partial>
+[[gnu::always_inline]] inline void depthwise_channels(const float * const * taps, int64_t tap_count, const Conv2dArgs & a,
+                                                      int64_t c0, int64_t count, float * out, const float * residual,
+                                                      const OutputWriter<Arch> & writer) {
+    using V = Vec<Arch>;
+    constexpr int64_t lanes = V::size;
+    const int64_t channels = a.in_channels, taps_n = Taps ? Taps : tap_count;
+    auto load = [count](const float * p) { return Partial ? load_n<Arch>(p, count) : V::load_unaligned(p); };
+    V acc[Vectors];
+    for (int v = 0; v < Vectors; ++v) acc[v] = a.bias ? load(a.bias + c0 + v * lanes) : V(0.f);
+    for (int64_t t = 0; t < taps_n; ++t) {
+        const float * in = taps[t] + c0;
+        const float * w = a.kernel + t * channels + c0;
+        for (int v = 0; v < Vectors; ++v) acc[v] = xsimd::fma(load(in + v * lanes), load(w + v * lanes), acc[v]);
+    }
+    for (int v = 0; v < Vectors; ++v) {
+        const int64_t c = c0 + v * lanes;
+        writer.put(acc[v], out + c, residual ? residual + c : nullptr, count);
+    }
+}
+
+template <class Arch, int Taps>
+void depthwise_pixel(const float * const * taps, const Conv2dArgs & a, float * out, const float * residual,
+                     const OutputWriter<Arch> & writer) {
+    constexpr int64_t lanes = Vec<Arch>::size;
+    const int64_t tap_count = a.kernel_h * a.kernel_w, channels = a.in_channels;
+    int64_t c0 = 0;
+    for (; c0 + 4 * lanes <= channels; c0 += 4 * lanes)
+        depthwise_channels<Arch, Taps, 4, false>(taps, tap_count, a, c0, lanes, out, residual, writer);
+    for (; c0 + lanes <= channels; c0 += lanes)
+        depthwise_channels<Arch, Taps, 1, false>(taps, tap_count, a, c0, lanes, out, residual, writer);
+    if (c0 < channels)
+        depthwise_channels<Arch, Taps, 1, true>(taps, tap_count, a, c0, channels - c0, out, residual, writer);
+}
+
+template <class Arch>
+void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
+    const Conv2dArgs & a = d.geometry;
+    if (d.depth_multiplier != 1) return threaded::depthwise_conv2d(d);
+    const OutputWriter<Arch> writer(a.epilogue);
+    const int64_t rows = a.batch * a.out_h, row_elems = a.out_w * a.in_channels, in_row_elems = a.in_w * a.in_channels;
+    const int64_t tap_count = a.kernel_h * a.kernel_w;
+    auto pixel_kernel = tap_count == 9 ? depthwise_pixel<Arch, 9> : tap_count == 25 ? depthwise_pixel<Arch, 25>
+                                                                                    : depthwise_pixel<Arch, 0>;
+    const int threads = threads_for(rows * row_elems * tap_count, rows);
+    run_parallel(threads, [&](int t, int count) {
+        const float * zero_row = zeros(in_row_elems);
+        const float ** taps = scratch_pointers(tap_count);
+        for (int64_t row = rows * t / count; row < rows * (t + 1) / count; ++row) {
+            const int64_t image = row / a.out_h, oy = row % a.out_h;
+            float * out = a.output + row * row_elems;
+            const float * residual = a.epilogue.residual ? a.epilogue.residual + row * row_elems : nullptr;
+            for (int64_t ox = 0; ox < a.out_w; ++ox) {
+                for (int64_t ky = 0; ky < a.kernel_h; ++ky) {
+                    const int64_t iy = oy * a.stride_h - a.pad_top + ky * a.dilation_h;
+                    const bool row_inside = iy >= 0 && iy < a.in_h;
+                    const float * in_row = a.input + (image * a.in_h + iy) * in_row_elems;
+                    for (int64_t kx = 0; kx < a.kernel_w; ++kx) {
+                        const int64_t ix = ox * a.stride_w - a.pad_left + kx * a.dilation_w;
+                        taps[ky * a.kernel_w + kx] = row_inside && ix >= 0 && ix < a.in_w ? in_row + ix * a.in_channels : zero_row;
+                    }
+                }
+                const int64_t at = ox * a.in_channels;
+                pixel_kernel(taps, a, out + at, residual ? residual + at : nullptr, writer);
+            }
+            writer.finish(out, residual, row_elems);
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Element-wise kernels: y[i] = f(i) over [0, n), load(i, count) giving the operand vectors (count
+// elements, a partial vector at the end), split into per-thread slices when long.
+template <class Arch, class Compute>
+void elementwise(float * y, int64_t n, const Compute & compute) {
+    constexpr int64_t lanes = Vec<Arch>::size;
+    const int threads = threads_for(n * 4, (n + lanes - 1) / lanes);
+    run_parallel(threads, [&](int t, int count) {
+        const int64_t begin = (n * t / count) / lanes * lanes;
+        const int64_t end = t + 1 == count ? n : (n * (t + 1) / count) / lanes * lanes;
+        int64_t i = begin;
+        for (; i + lanes <= end; i += lanes) compute(i, lanes).store_unaligned(y + i);
+        if (i < end) store_n<Arch>(y + i, compute(i, end - i), end - i);
+    });
+}
+
+// An operand read element by element, or one value broadcast.
+template <class Arch>
+auto stream(const float * p) {
+    return [p](int64_t i, int64_t count) { return load_n<Arch>(p + i, count); };
+}
+template <class Arch>
+auto broadcast(const float * p) {
+    const Vec<Arch> value(*p);
+    return [value](int64_t, int64_t) { return value; };
+}
+
+template <class Arch>
+void unary(const UnaryArgs & f, const float * x, float * y, int64_t n) {
+    if (!has_vector_form(f.op)) return ref::unary(f, x, y, n);
+    elementwise<Arch>(y, n, [&](int64_t i, int64_t count) { return activate<Arch>(f, load_n<Arch>(x + i, count)); });
+}
+
+template <class Arch, class Op>
+void binary_with(const Op & op, const float * a, int64_t a_step, const float * b, int64_t b_step, float * y, int64_t n) {
+    auto run = [&](auto u, auto v) { elementwise<Arch>(y, n, [&](int64_t i, int64_t count) { return op(u(i, count), v(i, count)); }); };
+    if (a_step && b_step) run(stream<Arch>(a), stream<Arch>(b));
+    else if (a_step) run(stream<Arch>(a), broadcast<Arch>(b));
+    else if (b_step) run(broadcast<Arch>(a), stream<Arch>(b));
+    else run(broadcast<Arch>(a), broadcast<Arch>(b));
+}
+
+template <class Arch>
+void binary(Binary op, const float * a, int64_t a_step, const float * b, int64_t b_step, float * y, int64_t n) {
+    using V = Vec<Arch>;
+    switch (op) {
+    case Binary::Add: return binary_with<Arch>([](V u, V v) { return u + v; }, a, a_step, b, b_step, y, n);
+    case Binary::Subtract: return binary_with<Arch>([](V u, V v) { return u - v; }, a, a_step, b, b_step, y, n);
+    case Binary::Multiply: return binary_with<Arch>([](V u, V v) { return u * v; }, a, a_step, b, b_step, y, n);
+    case Binary::Divide: return binary_with<Arch>([](V u, V v) { return u / v; }, a, a_step, b, b_step, y, n);
+    default: return ref::binary(op, a, a_step, b, b_step, y, n);
+    }
+}
+
+// Pooling, vectors along channels; the same sums and comparisons in the same order as the
+// reference, so the results are identical.
+template <class Arch>
+void pool2d(const Pool2dArgs & p) {
+    using V = Vec<Arch>;
+    constexpr int64_t lanes = V::size;
+    const int64_t rows = p.batch * p.out_h;
+    const int threads = threads_for(rows * p.out_w * p.channels * p.pool_h * p.pool_w, rows);
+    run_parallel(threads, [&](int t, int count) {
+        for (int64_t row = rows * t / count; row < rows * (t + 1) / count; ++row) {
+            const int64_t image = row / p.out_h, oy = row % p.out_h;
+            const int64_t y0 = std::max<int64_t>(0, oy * p.stride_h - p.pad_top);
+            const int64_t y1 = std::min(p.in_h, oy * p.stride_h - p.pad_top + p.pool_h);
+            const float * in = p.input + image * p.in_h * p.in_w * p.channels;
+            float * out = p.output + row * p.out_w * p.channels;
+            for (int64_t ox = 0; ox < p.out_w; ++ox) {
+                const int64_t x0 = std::max<int64_t>(0, ox * p.stride_w - p.pad_left);
+                const int64_t x1 = std::min(p.in_w, ox * p.stride_w - p.pad_left + p.pool_w);
+                const float cells = static_cast<float>(std::max<int64_t>(0, y1 - y0) * std::max<int64_t>(0, x1 - x0));
+                for (int64_t c0 = 0; c0 < p.channels; c0 += lanes) {
+                    const int64_t n = std::min(lanes, p.channels - c0);
+                    V best(-std::numeric_limits<float>::infinity()), sum(0.f);
+                    for (int64_t iy = y0; iy < y1; ++iy)
+                        for (int64_t ix = x0; ix < x1; ++ix) {
+                            const V v = load_n<Arch>(in + (iy * p.in_w + ix) * p.channels + c0, n);
+                            if (p.is_max) best = xsimd::select(v > best || v != v, v, best);  // NaN propagates
+                            else sum += v;
+                        }
+                    store_n<Arch>(out + ox * p.channels + c0, p.is_max ? best : sum / V(cells), n);
+                }
+            }
+        }
+    });
+}
+
+template <class Arch>
+const Kernels & simd_table(const char * name) {
+    static const Kernels table{name, gemm<Arch>, conv2d<Arch>, depthwise_conv2d<Arch>, pool2d<Arch>,
+                               unary<Arch>, binary<Arch>, ref::softmax, ref::conv2d_transpose,
+                               ref::resize_bilinear, Gemm<Arch>::packed_b_size, Gemm<Arch>::pack_b};
+    return table;
+}
+
+}  // namespace
+}  // namespace krun::fast

@@ -60,6 +60,12 @@ public:
         }
     }
 
+    // With two inputs (the graph checks the count); Average divides as well.
+    bool as_binary(Binary & op) const override {
+        op = op_;
+        return !average_;
+    }
+
 private:
     static size_t max_rank(const std::vector<Spec> & inputs) {
         size_t rank = 0;

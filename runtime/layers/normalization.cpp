@@ -176,6 +176,23 @@ public:
         }
     }
 
+    // scale = gamma / sqrt(var + eps), shift = beta - mean * scale, in double (the fast path folds
+    // them into the layer before; either formula of run() rounds differently by a few ulps).
+    bool as_channel_affine(int64_t rank, std::vector<double> & scale, std::vector<double> & shift) const override {
+        const std::vector<int64_t> axes = resolve_axes(axis_, rank, context());
+        if (axes.size() != 1 || axes[0] != rank - 1) return false;
+        const int64_t channels = weight(mean_).size();
+        scale.resize(channels);
+        shift.resize(channels);
+        for (int64_t c = 0; c < channels; ++c) {
+            const double gamma = gamma_ != kNone ? weight(gamma_).data()[c] : 1.0;
+            const double beta = beta_ != kNone ? weight(beta_).data()[c] : 0.0;
+            scale[c] = gamma / std::sqrt(static_cast<double>(weight(variance_).data()[c]) + epsilon_);
+            shift[c] = beta - weight(mean_).data()[c] * scale[c];
+        }
+        return true;
+    }
+
 private:
     bool uses_fused(int64_t rank, int64_t axis) const {
         return fused_capable_ && ((rank == 4 && (axis == 1 || axis == 3)) || (rank == 5 && (axis == 1 || axis == 4)));

@@ -136,7 +136,8 @@ void Graph::fuse() {
                 ++fusions_.activations;
                 fused = true;
             } else if (const long last = hard_sigmoid_chain(c);
-                       last >= 0 && layer->fuse_activation({Unary::HardSigmoidKeras3})) {
+                       last >= 0 && specs_[nodes_[last].outputs[0]].shape == specs_[v].shape &&
+                       layer->fuse_activation({Unary::HardSigmoidKeras3})) {
                 nodes_[only_reader(consumer.outputs[0])].layer = nullptr;
                 consumer.layer = nullptr;
                 take_over(last, v);

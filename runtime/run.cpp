@@ -5,6 +5,7 @@
 // outputs. Concurrent runs each take their own state from a small pool.
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "graph.h"
 #include "memory.h"
@@ -16,14 +17,18 @@ namespace {
 constexpr int64_t kAlignElements = 16;  // 64-byte aligned values
 constexpr size_t kPooledStates = 8;     // states kept for reuse (the rest are freed after their run)
 
+// Elements of a value of `shape` (`what` produces it), refusing unknown dimensions, overflow
+// and more bytes than the machine has (as the Tensor constructor does).
 int64_t element_count(const Shape & shape, const std::string & what) {
     int64_t n = 1;
     for (int64_t d : shape) {
-        KRUN_CHECK(d >= 0, what, " has shape ", shape_string(shape), " with an unknown or negative dimension");
-        KRUN_CHECK(d == 0 || n <= physical_memory_bytes() / 4 / d, what, " of shape ", shape_string(shape),
-                   " needs more than the ", physical_memory_bytes(), " bytes of memory of this machine");
+        KRUN_CHECK(d >= 0, what, ": tensor shape ", shape_string(shape), " has an unknown or negative dimension");
+        KRUN_CHECK(d == 0 || n <= std::numeric_limits<int64_t>::max() / 4 / d, what, ": tensor shape ",
+                   shape_string(shape), " has too many elements");
         n *= d;
     }
+    KRUN_CHECK(n <= physical_memory_bytes() / 4, what, ": tensor shape ", shape_string(shape), " needs ", n * 4,
+               " bytes, more than the ", physical_memory_bytes(), " bytes of memory of this machine");
     return n;
 }
 
@@ -50,8 +55,8 @@ std::unique_ptr<Graph::RunState> Graph::plan(const std::vector<Shape> & input_sh
     };
     std::vector<Block> live;  // sorted by begin
     std::vector<int64_t> offset(specs_.size(), -1);
-    auto place = [&](int v) {
-        const int64_t n = element_count(spec[v].shape, cat("value ", v));
+    auto place = [&](int v, const Layer * producer) {
+        const int64_t n = element_count(spec[v].shape, producer ? cat(producer->context(), ", output") : "model input");
         const int64_t size = std::max<int64_t>((n + kAlignElements - 1) / kAlignElements * kAlignElements, kAlignElements);
         int64_t at = 0;
         auto it = live.begin();
@@ -65,9 +70,9 @@ std::unique_ptr<Graph::RunState> Graph::plan(const std::vector<Shape> & input_sh
     };
     std::vector<char> is_output(specs_.size(), 0);
     for (int v : output_values_) is_output[v] = 1;
-    for (int v : input_values_) place(v);
+    for (int v : input_values_) place(v, nullptr);
     for (size_t n = 0; n < nodes_.size(); ++n) {
-        for (int v : nodes_[n].outputs) place(v);
+        for (int v : nodes_[n].outputs) place(v, nodes_[n].layer);
         for (int v : nodes_[n].inputs)
             if (last_use_[v] == static_cast<int>(n) && !constants_.count(v)) release(v);
         for (int v : nodes_[n].outputs)
@@ -82,7 +87,7 @@ std::unique_ptr<Graph::RunState> Graph::plan(const std::vector<Shape> & input_sh
         if (offset[v] < 0) continue;
         Tensor & t = state->values[v];
         t.shape_ = spec[v].shape;
-        t.size_ = element_count(t.shape_, cat("value ", v));
+        t.size_ = element_count(t.shape_, "");  // checked by place()
         t.dtype_ = spec[v].dtype;
         t.storage_ = std::shared_ptr<uint32_t[]>(state->arena, state->arena.get() + offset[v]);  // aliasing: no allocation
     }

@@ -175,7 +175,7 @@ public:
                    ": filters must be a positive multiple of groups, got filters ", filters_, ", groups ", groups_);
         kernel_slot_ = declare_weight("kernel");
         if (use_bias_) bias_slot_ = declare_weight("bias");
-        if (groups_ == 1) set_fusable(kernel_slot_, bias_slot_, 1, true);
+        set_fusable(kernel_slot_, bias_slot_, 1, groups_ == 1);  // kernels pack groups-1 convolutions only
     }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {

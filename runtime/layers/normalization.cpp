@@ -387,8 +387,13 @@ public:
         const float * in = float_input(x, y);
         const int64_t channels = x.shape().back();
         const AxisView v{x.size() / std::max<int64_t>(channels, 1), channels, 1};
-        binary_along(kernels, Binary::Multiply, in, per_channel(scale_, channels).data(), y.data(), v);
-        binary_along(kernels, Binary::Add, y.data(), per_channel(offset_, channels).data(), y.data(), v);
+        // infer() checked the literals: one value, or one per channel.
+        auto apply = [&](Binary op, const float * from, const Literal & lit) {
+            if (lit.values.size() == 1) kernels.binary(op, from, 1, lit.values.data(), 0, y.data(), x.size());
+            else binary_along(kernels, op, from, lit.values.data(), y.data(), v);
+        };
+        apply(Binary::Multiply, in, scale_);
+        apply(Binary::Add, y.data(), offset_);
     }
 
 private:

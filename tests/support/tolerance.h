@@ -16,6 +16,11 @@ constexpr double kModelRtol = 1e-3;
 constexpr double kFusedAtol = 1e-5;
 constexpr double kFusedRtol = 1e-4;
 
+// A sample run alone and inside a batch of 8 or 32: the kernels may block and sum several rows
+// (samples) together in another order than one alone; a few ulps.
+constexpr double kBatchAtol = 1e-6;
+constexpr double kBatchRtol = 1e-5;
+
 // Hand-built loader models (tests/test_loader.cpp) use small integers and exactly representable
 // values and compare with ==: any difference there is a binding or decoding bug.
 

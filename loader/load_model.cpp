@@ -32,6 +32,7 @@ Model Model::load(const std::string & model_json_path, const Options & options) 
     in_file([&] {
         for (LayerRecord & r : graph->layers()) r.layer->prepare();
         graph->expand(file.top);
+        graph->finalize();
     });
     Model model;
     model.graph_ = graph;
@@ -43,7 +44,7 @@ std::vector<Tensor> Model::run(const std::vector<Tensor> & inputs) const {
     // The thread count is an OpenMP setting of the calling thread only: other threads running
     // models keep theirs.
     if (graph_->options.threads > 0) omp_set_num_threads(graph_->options.threads);
-    return graph_->run(inputs, graph_->options.reference_kernels ? kernels_ref() : kernels_fast());
+    return graph_->run(inputs);
 }
 
 const std::vector<TensorInfo> & Model::inputs() const { return graph_->inputs(); }
@@ -60,11 +61,11 @@ std::string Model::summary() const {
         out << std::setw(40) << (in.name + " (InputLayer)") << std::setw(28) << shape_string(in.shape) << "0\n";
     int64_t total = 0;
     const Layer * previous = nullptr;
-    for (const Graph::Node & node : g.nodes()) {
+    for (const Graph::Node & node : g.layer_calls()) {
         std::string shapes;
         for (int v : node.outputs) shapes += (shapes.empty() ? "" : " ") + shape_string(g.value_spec(v).shape);
         // A shared layer's later calls show no parameters: they are counted once.
-        const bool first_call = node.layer != previous && std::find_if(g.nodes().data(), &node, [&](const Graph::Node & n) {
+        const bool first_call = node.layer != previous && std::find_if(g.layer_calls().data(), &node, [&](const Graph::Node & n) {
                                                                return n.layer == node.layer;
                                                            }) == &node;
         const int64_t params = first_call ? node.layer->parameter_count() : 0;
@@ -73,7 +74,21 @@ std::string Model::summary() const {
             << params << "\n";
         previous = node.layer;
     }
-    out << std::string(80, '=') << "\nTotal params: " << total << "\n\nWeight binding:\n" << g.binding_report;
+    out << std::string(80, '=') << "\nTotal params: " << total << "\n";
+    const Graph::Fusions & f = g.fusions();
+    out << "Fused for the fast kernels: " << f.batch_norms << " BatchNormalization folded, " << f.activations
+        << " activations, " << f.residual_adds << " residual adds, " << f.paddings << " paddings ("
+        << g.layer_calls().size() - g.nodes().size() << " of " << g.layer_calls().size() << " layer calls)\n";
+    // The activation arena of run() for one sample (batch 1), when the other dimensions are known.
+    std::vector<std::vector<int64_t>> shapes;
+    for (const TensorInfo & in : g.inputs()) {
+        shapes.push_back(in.shape);
+        if (!shapes.back().empty() && shapes.back()[0] < 0) shapes.back()[0] = 1;
+    }
+    const int64_t arena = g.arena_bytes(shapes);
+    out << "Peak activation memory (batch 1): " << (arena < 0 ? "depends on the input shapes" : std::to_string(arena) + " bytes")
+        << "\n";
+    out << "\nWeight binding:\n" << g.binding_report;
     return out.str();
 }
 

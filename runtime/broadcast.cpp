@@ -1,7 +1,8 @@
 #include "broadcast.h"
 
 #include <algorithm>
-#include <vector>
+#include <array>
+#include <cassert>
 
 namespace krun {
 
@@ -42,26 +43,31 @@ void broadcast_binary(Binary op, const Tensor & a, const Tensor & b, Tensor & y,
     };
     // Walk the dimensions from the innermost, dropping size-1 output dimensions and merging
     // neighbours where both operands are either full or broadcast, so runs are as long as possible.
-    std::vector<Dim> dims;  // innermost first
+    // Fixed-size: no allocation per call. At most one merged dimension per output dimension, and
+    // the layers' infer() admit ranks up to 8.
+    constexpr size_t kMaxRank = 16;
+    assert(rank <= kMaxRank);
+    std::array<Dim, kMaxRank> dims;  // innermost first
+    size_t count = 0;
     int64_t a_stride = 1, b_stride = 1;
     for (size_t k = rank; k-- > 0;) {
         if (out[k] == 1) continue;
         const bool a_full = dim_of(a, k) != 1, b_full = dim_of(b, k) != 1;
         const Dim d{out[k], a_full ? a_stride : 0, b_full ? b_stride : 0};
         // Same pattern as the inner neighbour: one longer dimension (strides stay those of the inner).
-        if (!dims.empty() && (dims.back().a_stride != 0) == a_full && (dims.back().b_stride != 0) == b_full) {
-            dims.back().size *= d.size;
+        if (count > 0 && (dims[count - 1].a_stride != 0) == a_full && (dims[count - 1].b_stride != 0) == b_full) {
+            dims[count - 1].size *= d.size;
         } else {
-            dims.push_back(d);
+            dims[count++] = d;
         }
         if (a_full) a_stride *= out[k];
         if (b_full) b_stride *= out[k];
     }
-    if (dims.empty()) dims.push_back({1, 0, 0});
+    if (count == 0) dims[count++] = {1, 0, 0};
 
     const Dim inner = dims[0];
     const int64_t runs = y.size() / inner.size;
-    std::vector<int64_t> index(dims.size(), 0);
+    std::array<int64_t, kMaxRank> index{};
     const float * pa = a.data();
     const float * pb = b.data();
     float * py = y.data();
@@ -69,7 +75,7 @@ void broadcast_binary(Binary op, const Tensor & a, const Tensor & b, Tensor & y,
         kernels.binary(op, pa, inner.a_stride, pb, inner.b_stride, py, inner.size);
         py += inner.size;
         // Advance the outer multi-index (dims[1..]) like an odometer.
-        for (size_t d = 1; d < dims.size(); ++d) {
+        for (size_t d = 1; d < count; ++d) {
             pa += dims[d].a_stride;
             pb += dims[d].b_stride;
             if (++index[d] < dims[d].size) break;

@@ -296,7 +296,13 @@ void Graph::expand(const ModelDesc & top) {
                                      : top.outputs.at(i).layer;
         outputs_.push_back({name, specs_[output_values_[i]].shape, specs_[output_values_[i]].dtype});
     }
+    layer_calls_ = nodes_;
+}
 
+void Graph::finalize() {
+    kernels_ = options.reference_kernels ? &kernels_ref() : &kernels_fast();
+    if (!options.reference_kernels) fuse();
+    for (LayerRecord & r : layers_) r.layer->pack_weights(*kernels_);
     last_use_.assign(specs_.size(), -1);
     for (size_t n = 0; n < nodes_.size(); ++n)
         for (int v : nodes_[n].inputs) last_use_[v] = static_cast<int>(n);
@@ -410,61 +416,6 @@ std::vector<int> Graph::expand_functional(const ModelDesc & model, const std::ve
                    " of layer '", ref.layer, "', which does not exist");
         outputs.push_back(*v);
     }
-    return outputs;
-}
-
-std::vector<Tensor> Graph::run(const std::vector<Tensor> & inputs, const Kernels & kernels) const {
-    KRUN_CHECK(inputs.size() == input_values_.size(), "model expects ", input_values_.size(), " input(s), got ",
-               inputs.size());
-    std::vector<Tensor> values(specs_.size());
-    for (const auto & [id, tensor] : constants_) values[id] = tensor;
-    for (size_t i = 0; i < inputs.size(); ++i) {
-        const TensorInfo & info = inputs_[i];
-        const Tensor & given = inputs[i];
-        bool match = given.rank() == static_cast<int64_t>(info.shape.size());
-        for (size_t d = 0; match && d < info.shape.size(); ++d)
-            match = info.shape[d] < 0 || info.shape[d] == given.shape()[d];
-        KRUN_CHECK(match, "input ", i, " ('", info.name, "'): expected shape ", shape_string(info.shape), ", got ",
-                   shape_string(given.shape()));
-        if (given.dtype() == info.dtype) {
-            values[input_values_[i]] = given;
-            continue;
-        }
-        // Keras casts: integer inputs (Embedding indices) truncate floats; float inputs take ints.
-        Tensor converted(given.shape(), info.dtype);
-        for (int64_t e = 0; e < given.size(); ++e) {
-            if (info.dtype == DType::Int32) {
-                const float f = given.data()[e];
-                KRUN_CHECK(f == f && f > -2147483648.f && f < 2147483648.f, "input ", i, " ('", info.name,
-                           "'): value ", f, " cannot be converted to int32");
-                converted.data_i32()[e] = static_cast<int32_t>(f);
-            } else {
-                converted.data()[e] = static_cast<float>(given.data_i32()[e]);
-            }
-        }
-        values[input_values_[i]] = converted;
-    }
-
-    std::vector<const Tensor *> in;
-    std::vector<Spec> in_specs;
-    for (size_t n = 0; n < nodes_.size(); ++n) {
-        const Node & node = nodes_[n];
-        in.clear();
-        in_specs.clear();
-        for (int v : node.inputs) {
-            in.push_back(&values[v]);
-            in_specs.push_back({values[v].shape(), values[v].dtype()});
-        }
-        const std::vector<Spec> out_specs = node.layer->infer(in_specs);
-        std::vector<Tensor> outs;
-        for (const Spec & s : out_specs) outs.emplace_back(s.shape, s.dtype);
-        node.layer->run(in, outs, kernels);
-        for (size_t o = 0; o < outs.size(); ++o) values[node.outputs[o]] = std::move(outs[o]);
-        for (int v : node.inputs)
-            if (last_use_[v] == static_cast<int>(n) && !constants_.count(v)) values[v] = Tensor();
-    }
-    std::vector<Tensor> outputs;
-    for (int v : output_values_) outputs.push_back(values[v]);
     return outputs;
 }
 

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -57,15 +58,36 @@ public:
     // Creates every layer of `top` (recursively). Nodes are added by expand() after binding.
     Graph(const ModelDesc & top, KerasVersion keras);
 
+    // What load-time rewriting (fuse.cpp) took over: layer calls removed from the node list.
+    struct Fusions {
+        int batch_norms = 0;   // BatchNormalization folded into the kernel and bias before it
+        int activations = 0;   // activations (incl. hard-swish / hard-sigmoid op chains) in an epilogue
+        int residual_adds = 0; // Add of a layer's output and another value, in its epilogue
+        int paddings = 0;      // ZeroPadding2D read by the 'valid' convolution after it
+    };
+
     // Builds the node list (infers every value's spec, validating shapes and weights).
     // Call after the weights are bound, with the same description.
     void expand(const ModelDesc & top);
 
-    std::vector<Tensor> run(const std::vector<Tensor> & inputs, const Kernels & kernels) const;
+    // Picks the kernel table from `options`, rewrites the node list for the fast path (fuse();
+    // never with the reference kernels, which run every Keras layer call as it is) and has the
+    // layers pack their weights for the table. Call once after expand().
+    void finalize();
+
+    // Runs the nodes (run.cpp). Safe from several threads at once. After the first run with given
+    // input shapes, the graph allocates nothing but the returned outputs (the layers' own scratch
+    // aside): the activations live in an arena planned for those shapes and reused.
+    std::vector<Tensor> run(const std::vector<Tensor> & inputs) const;
+    // Bytes of the activation arena for inputs of these shapes; -1 when a dimension is unknown (-1)
+    // or the model refuses the shapes.
+    int64_t arena_bytes(const std::vector<Shape> & input_shapes) const;
 
     std::vector<LayerRecord> & layers() { return layers_; }
     const std::vector<LayerRecord> & layers() const { return layers_; }
-    const std::vector<Node> & nodes() const { return nodes_; }
+    const std::vector<Node> & nodes() const { return nodes_; }      // what run() executes
+    const std::vector<Node> & layer_calls() const { return layer_calls_; }  // the Keras calls, unfused
+    const Fusions & fusions() const { return fusions_; }
     const std::vector<TensorInfo> & inputs() const { return inputs_; }
     const std::vector<TensorInfo> & outputs() const { return outputs_; }
     const Spec & value_spec(int value) const { return specs_[value]; }
@@ -85,11 +107,31 @@ private:
     int input_mask(const std::vector<int> & values, std::string & error);
     int add_value(Spec spec);
     int add_constant(const Json & value, const std::string & context);
+    void fuse();  // fuse.cpp
 
+    // run.cpp: a run's activations and argument lists for one set of input shapes, planned on the
+    // first run with them; a pool of them is shared by the runs (one each at a time).
+    struct RunState {
+        std::vector<Shape> input_shapes;                  // the shapes it was planned for
+        int64_t arena_elements = 0;
+        std::shared_ptr<uint32_t[]> arena;                // every value but the constants
+        std::vector<Tensor> values;                       // views into the arena; the constants
+        std::vector<std::vector<const Tensor *>> inputs;  // per node, into `values`
+        std::vector<std::vector<Tensor>> outputs;         // per node, views of its output values
+    };
+    std::unique_ptr<RunState> plan(const std::vector<Shape> & input_shapes) const;
+    std::unique_ptr<RunState> take_state(const std::vector<Tensor> & inputs) const;
+    void give_back(std::unique_ptr<RunState> state) const;
+    mutable std::mutex pool_mutex_;
+    mutable std::vector<std::unique_ptr<RunState>> pool_;
+
+    const Kernels * kernels_ = nullptr;
     KerasVersion keras_;
     std::vector<LayerRecord> layers_;
     std::map<const LayerEntry *, Layer *> layer_of_;
     std::vector<Node> nodes_;
+    std::vector<Node> layer_calls_;
+    Fusions fusions_;
     std::vector<Spec> specs_;
     std::map<int, Tensor> constants_;
     std::vector<int> input_values_, output_values_;

@@ -3,14 +3,20 @@
 namespace krun {
 
 void Layer::prepare() {
-    for (const WeightSlot & w : weights_)
+    for (WeightSlot & w : weights_) {
         KRUN_CHECK(w.bound(), context(), ": weight '", w.name, w.scope_hint.empty() ? "" : " (" + w.scope_hint + ")",
                    "' was not found in the weightsManifest");
+        w.shape = w.value.shape();
+    }
 }
 
 int64_t Layer::parameter_count() const {
     int64_t n = 0;
-    for (const WeightSlot & w : weights_) n += w.value.size();
+    for (const WeightSlot & w : weights_) {
+        int64_t size = 1;
+        for (int64_t d : w.shape) size *= d;
+        n += w.bound() ? size : 0;
+    }
     return n;
 }
 
@@ -26,8 +32,7 @@ size_t Layer::declare_weight(const std::string & name, const std::string & keras
 
 void Layer::check_weight(size_t slot, const Shape & shape, const std::string & why) const {
     const WeightSlot & w = weights_[slot];
-    KRUN_CHECK(w.value.shape() == shape, context(), ": weight '", w.source, "' has shape ",
-               shape_string(w.value.shape()), ", expected ", shape_string(shape), " (", why, ")");
+    KRUN_CHECK(w.shape == shape, context(), ": weight '", w.source, "' has shape ", shape_string(w.shape), ", expected ", shape_string(shape), " (", why, ")");
 }
 
 void Layer::check_input_count(const std::vector<Spec> & inputs, size_t count) const {

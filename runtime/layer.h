@@ -60,10 +60,13 @@ struct WeightSlot {
     std::string scope_hint;  // a path component that must appear in the manifest name when several
                              // slots share `name` (Bidirectional "forward"/"backward", a cell name)
     std::string keras_path;  // path below the layer's key in `.keras` files: "vars/0", "cell/vars/1"
-    Tensor value;            // empty until bound
+    Tensor value;            // empty until bound; released by a layer that keeps it packed
+    Shape shape;             // the bound value's shape (set by Layer::prepare), kept after release
     std::string source;      // manifest name it was bound from
     bool bound() const { return !source.empty(); }
 };
+
+class FusableLayer;
 
 class Layer {
 public:
@@ -83,6 +86,27 @@ public:
     // Called once after binding, before the first infer(): checks that every weight is bound.
     // Layers that pack weights or hand them to an inner layer override it (and call this one).
     virtual void prepare();
+
+    // Called once when the graph is final, with the kernel table the model runs on: layers that
+    // keep weights in the table's packed layout (Kernels::pack_b) build them here.
+    virtual void pack_weights(const Kernels & kernels) {}
+
+    // What load-time graph rewriting (runtime/fuse.cpp) needs to know of a layer. Each answer
+    // true means the layer computes exactly that, for every input it accepts:
+    // y = op(x), one input;
+    virtual bool as_unary(UnaryArgs & op) const { return false; }
+    // y = a (op) b element-wise, two inputs (of one shape, or a scalar constant);
+    virtual bool as_binary(Binary & op) const { return false; }
+    // y = x * scale[c] + shift[c], c the index along the last axis of an input of this rank;
+    virtual bool as_channel_affine(int64_t rank, std::vector<double> & scale, std::vector<double> & shift) const {
+        return false;
+    }
+    // zero padding of the two spatial axes of an NHWC input: rows top/bottom, columns left/right.
+    virtual bool as_zero_padding_2d(int64_t & top, int64_t & bottom, int64_t & left, int64_t & right) const {
+        return false;
+    }
+    // A layer that can take over the layers that follow it (Dense, convolutions), or null.
+    virtual FusableLayer * fusable() { return nullptr; }
 
     // Binary math layers (TFOpLambda add, Keras 3 ops) take constant operands as extra inputs.
     virtual bool accepts_constant_operands() const { return false; }
@@ -116,6 +140,7 @@ protected:
     size_t declare_weight(const std::string & name, const std::string & keras_path = "",
                           const std::string & scope_hint = "");
     const Tensor & weight(size_t slot) const { return weights_[slot].value; }
+    Tensor & mutable_weight(size_t slot) { return weights_[slot].value; }
     // Throws unless weight `slot` has exactly `shape` (`why` says where the shape comes from).
     void check_weight(size_t slot, const Shape & shape, const std::string & why) const;
     // Throws unless there are `count` inputs.

@@ -51,6 +51,7 @@ public:
     Tensor clone() const;
 
 private:
+    friend class Graph;  // places the activations of a run in one arena (runtime/run.cpp)
     std::vector<int64_t> shape_;
     int64_t size_ = 0;
     DType dtype_ = DType::Float32;

@@ -45,6 +45,11 @@ public:
         return {{out}};
     }
 
+    bool as_unary(UnaryArgs & op) const override {
+        op = activation_.unary;
+        return activation_.kind == Activation::Kind::Elementwise;
+    }
+
     // The output is a separate buffer, so Glu (which halves the last axis) never runs in place.
     void run(const std::vector<const Tensor *> & inputs, std::vector<Tensor> & outputs,
              const Kernels & kernels) const override {
@@ -105,6 +110,15 @@ public:
         }
     }
 
+    // The cases run() computes with one unary kernel call.
+    bool as_unary(UnaryArgs & op) const override {
+        if (slope_ != 0.f && !has_max_ && threshold_ == 0.f) op = {Unary::LeakyRelu, slope_};
+        else if (slope_ == 0.f && threshold_ != 0.f && !has_max_) op = {Unary::Threshold, threshold_, 0.f};
+        else if (slope_ == 0.f && threshold_ == 0.f && (!has_max_ || relu6_)) op = {relu6_ ? Unary::Relu6 : Unary::Relu};
+        else return false;
+        return true;
+    }
+
 private:
     bool has_max_ = false, relu6_ = false;
     float max_value_ = 0.f, slope_ = 0.f, threshold_ = 0.f;
@@ -118,6 +132,11 @@ public:
     void run(const std::vector<const Tensor *> & inputs, std::vector<Tensor> & outputs,
              const Kernels & kernels) const override {
         kernels.unary(op_, inputs[0]->data(), outputs[0].data(), inputs[0]->size());
+    }
+
+    bool as_unary(UnaryArgs & op) const override {
+        op = op_;
+        return true;
     }
 
 private:

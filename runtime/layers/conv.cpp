@@ -3,15 +3,14 @@
 // dilation_rate, groups, depth_multiplier, output_padding, use_bias, activation. 1D layers run as 2D
 // with height 1. Kernels: conv2d, depthwise_conv2d, conv2d_transpose, gemm (separable pointwise).
 #include <algorithm>
+#include <array>
 
-#include "activation.h"
+#include "fusable.h"
 #include "layers/factories.h"
 
 namespace krun {
 
 namespace {
-
-constexpr size_t kNone = static_cast<size_t>(-1);
 
 // One call seen as 2D (1D: height 1): input [batch, in_h, in_w, channels] -> [batch, out_h, out_w, *].
 struct Geometry {
@@ -19,9 +18,9 @@ struct Geometry {
 };
 
 // What every convolution reads from its config: window, padding, bias, activation.
-class ConvBase : public Layer {
+class ConvBase : public FusableLayer {
 public:
-    ConvBase(const LayerDesc & desc, bool transposed) : Layer(desc.name, desc.class_name) {
+    ConvBase(const LayerDesc & desc, bool transposed) : FusableLayer(desc.name, desc.class_name) {
         const Config cfg = desc.cfg();
         rank_ = desc.class_name.find("1D") != std::string::npos ? 1 : 2;
         const std::string format = cfg.string("data_format", "channels_last");
@@ -53,9 +52,10 @@ protected:
         return shape;
     }
 
-    // Checks the single input and returns its channel count (which must be known).
+    // Checks the single input (and a fused residual) and returns its channel count (which must be
+    // known).
     int64_t input_channels(const std::vector<Spec> & inputs) const {
-        check_input_count(inputs, 1);
+        check_input_count(inputs, 1 + fused_inputs());
         check_float_input(inputs, 0, rank_ + 2, rank_ + 2);
         const int64_t channels = inputs[0].shape.back();
         KRUN_CHECK(channels > 0, context(), ": the channel dimension must be known, input is ",
@@ -73,15 +73,18 @@ protected:
         return g;
     }
 
-    // Geometry of a forward convolution (conv, depthwise, separable) on input shape `in`.
+    // Geometry of a forward convolution (conv, depthwise, separable) on input shape `in`. A fused
+    // zero padding enlarges the input the window sees; the kernels read the rows and columns
+    // outside the input as zero.
     Geometry forward_geometry(const Shape & in) const {
         Geometry g = input_geometry(in);
-        const AxisWindow rows = axis_window(g.in_h, kernel_[0], strides_[0], dilation_[0], padding_);
-        const AxisWindow cols = axis_window(g.in_w, kernel_[1], strides_[1], dilation_[1], padding_);
+        auto padded = [](int64_t length, int64_t before, int64_t after) { return length < 0 ? length : length + before + after; };
+        const AxisWindow rows = axis_window(padded(g.in_h, fused_pad_[0], fused_pad_[1]), kernel_[0], strides_[0], dilation_[0], padding_);
+        const AxisWindow cols = axis_window(padded(g.in_w, fused_pad_[2], fused_pad_[3]), kernel_[1], strides_[1], dilation_[1], padding_);
         g.out_h = rows.out;
-        g.pad_top = rows.pad_before;
+        g.pad_top = rows.pad_before + fused_pad_[0];
         g.out_w = cols.out;
-        g.pad_left = cols.pad_before;
+        g.pad_left = cols.pad_before + fused_pad_[2];
         return g;
     }
 
@@ -129,21 +132,29 @@ protected:
         return scratch.data();
     }
 
-    // Applies the activation to `pre` (the buffer pre_activation returned), `channels` per pixel.
-    void activate(const float * pre, Tensor & output, int64_t channels, const Kernels & kernels) const {
-        if (activation_.is_linear()) return;
+    // Applies the activation to `pre` (the buffer pre_activation returned), `channels` per pixel,
+    // unless the kernel's epilogue applied it (`in_epilogue`).
+    void activate(const float * pre, Tensor & output, int64_t channels, bool in_epilogue, const Kernels & kernels) const {
+        if (activation_.is_linear() || (in_epilogue && activation_in_epilogue())) return;
         const int64_t n = activation_.kind == Activation::Kind::Glu ? output.size() * 2 : output.size();
         apply_activation(activation_, pre, output.data(), n, channels, kernels);
     }
 
     const float * bias_or_null(size_t slot) const { return slot != kNone ? weight(slot).data() : nullptr; }
 
+    // A ZeroPadding2D before a 'valid' Conv2D/DepthwiseConv2D, taken over by the convolution.
+    bool fuse_padding(int64_t top, int64_t bottom, int64_t left, int64_t right) override {
+        if (rank_ != 2 || padding_ != Padding::Valid || fused_inputs() > 0) return false;
+        fused_pad_ = {top, bottom, left, right};
+        return true;
+    }
+
     int64_t rank_ = 2;
     // Index 0: height (1D: the window of 1), index 1: width (1D: the steps axis).
     std::vector<int64_t> kernel_, strides_, dilation_;
     Padding padding_ = Padding::Valid;
     bool use_bias_ = true;
-    Activation activation_;
+    std::array<int64_t, 4> fused_pad_ = {0, 0, 0, 0};  // top, bottom, left, right
 
 private:
     // 1D values become [1, value] so that the steps axis is the width.
@@ -164,6 +175,7 @@ public:
                    ": filters must be a positive multiple of groups, got filters ", filters_, ", groups ", groups_);
         kernel_slot_ = declare_weight("kernel");
         if (use_bias_) bias_slot_ = declare_weight("bias");
+        set_fusable(kernel_slot_, bias_slot_, 1, groups_ == 1);  // kernels pack groups-1 convolutions only
     }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
@@ -173,7 +185,9 @@ public:
         check_weight(kernel_slot_, kernel_shape({channels / groups_, filters_}),
                      cat("input channels ", channels, ", groups ", groups_, ", filters ", filters_));
         if (bias_slot_ != kNone) check_weight(bias_slot_, {filters_}, cat("filters ", filters_));
-        return output_spec(inputs[0].shape, forward_geometry(inputs[0].shape), filters_);
+        std::vector<Spec> out = output_spec(inputs[0].shape, forward_geometry(inputs[0].shape), filters_);
+        check_residual(inputs, out[0].shape);
+        return out;
     }
 
     void run(const std::vector<const Tensor *> & inputs, std::vector<Tensor> & outputs,
@@ -181,12 +195,14 @@ public:
         Conv2dArgs a = conv_args(forward_geometry(inputs[0]->shape()), filters_);
         a.groups = groups_;
         a.input = inputs[0]->data();
-        a.kernel = weight(kernel_slot_).data();
-        a.bias = bias_or_null(bias_slot_);
+        a.kernel = kernel_data();
+        a.packed = packed();
+        a.bias = bias_data();
+        a.epilogue = epilogue(inputs);
         Tensor scratch;
         a.output = pre_activation(outputs[0], scratch);
         kernels.conv2d(a);
-        activate(a.output, outputs[0], filters_, kernels);
+        activate(a.output, outputs[0], filters_, true, kernels);
     }
 
 private:
@@ -213,15 +229,17 @@ protected:
         return forward_geometry(inputs[0].shape);
     }
 
-    // Runs the depthwise convolution of `input` (geometry `g`) into `output`, adding `bias` if not null.
-    void depthwise(const Geometry & g, const float * input, const float * bias, float * output,
-                   const Kernels & kernels) const {
+    // Runs the depthwise convolution of `input` (geometry `g`) into `output`, adding `bias` if not
+    // null, then `epilogue`.
+    void depthwise(const Geometry & g, const float * input, const float * bias, const Epilogue & epilogue,
+                   float * output, const Kernels & kernels) const {
         DepthwiseConv2dArgs d;
         d.geometry = conv_args(g, g.channels * depth_multiplier_);
         d.geometry.input = input;
         d.geometry.kernel = weight(depthwise_slot_).data();
         d.geometry.bias = bias;
         d.geometry.output = output;
+        d.geometry.epilogue = epilogue;
         d.depth_multiplier = depth_multiplier_;
         kernels.depthwise_conv2d(d);
     }
@@ -237,13 +255,16 @@ public:
     explicit DepthwiseConv(const LayerDesc & desc)
         : DepthwiseBase(desc, desc.keras == KerasVersion::Keras3 ? "kernel" : "depthwise_kernel") {
         if (use_bias_) bias_slot_ = declare_weight("bias");
+        set_fusable(depthwise_slot_, bias_slot_, 2, false);
     }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
         const Geometry g = check_depthwise(inputs);
         const int64_t out_channels = g.channels * depth_multiplier_;
         if (bias_slot_ != kNone) check_weight(bias_slot_, {out_channels}, cat("output channels ", out_channels));
-        return output_spec(inputs[0].shape, g, out_channels);
+        std::vector<Spec> out = output_spec(inputs[0].shape, g, out_channels);
+        check_residual(inputs, out[0].shape);
+        return out;
     }
 
     void run(const std::vector<const Tensor *> & inputs, std::vector<Tensor> & outputs,
@@ -251,8 +272,8 @@ public:
         const Geometry g = forward_geometry(inputs[0]->shape());
         Tensor scratch;
         float * pre = pre_activation(outputs[0], scratch);
-        depthwise(g, inputs[0]->data(), bias_or_null(bias_slot_), pre, kernels);
-        activate(pre, outputs[0], g.channels * depth_multiplier_, kernels);
+        depthwise(g, inputs[0]->data(), bias_data(), epilogue(inputs), pre, kernels);
+        activate(pre, outputs[0], g.channels * depth_multiplier_, true, kernels);
     }
 
 private:
@@ -287,7 +308,7 @@ public:
         const int64_t pixels = g.batch * g.out_h * g.out_w;
         const int64_t mid = g.channels * depth_multiplier_;
         Tensor depthwise_out({pixels * mid});
-        depthwise(g, inputs[0]->data(), nullptr, depthwise_out.data(), kernels);
+        depthwise(g, inputs[0]->data(), nullptr, Epilogue(), depthwise_out.data(), kernels);
         Tensor scratch;
         GemmArgs p;
         p.m = pixels;
@@ -301,7 +322,7 @@ public:
         p.c = pre_activation(outputs[0], scratch);
         p.ldc = filters_;
         kernels.gemm(p);
-        activate(p.c, outputs[0], filters_, kernels);
+        activate(p.c, outputs[0], filters_, false, kernels);
     }
 
 private:
@@ -359,7 +380,7 @@ public:
         Tensor scratch;
         a.output = pre_activation(outputs[0], scratch);
         kernels.conv2d_transpose(a);
-        activate(a.output, outputs[0], filters_, kernels);
+        activate(a.output, outputs[0], filters_, false, kernels);
     }
 
 private:

@@ -1,25 +1,26 @@
 // Keras Dense: y = activation(x . kernel + bias) over the last axis of an input of rank >= 2.
-// Kernels: gemm, then the activation.
-#include "activation.h"
+// Kernels: gemm with the activation in its epilogue (glu, softmax, ...: after it).
+#include "fusable.h"
 #include "layers/factories.h"
 
 namespace krun {
 
 namespace {
 
-class Dense : public Layer {
+class Dense : public FusableLayer {
 public:
-    explicit Dense(const LayerDesc & desc) : Layer(desc.name, desc.class_name) {
+    explicit Dense(const LayerDesc & desc) : FusableLayer(desc.name, desc.class_name) {
         const Config cfg = desc.cfg();
         units_ = cfg.integer("units");
         KRUN_CHECK(units_ > 0, context(), ": units must be positive, got ", units_);
         activation_ = parse_activation(desc, "activation");
         kernel_ = declare_weight("kernel");
         if (cfg.boolean("use_bias", true)) bias_ = declare_weight("bias");
+        set_fusable(kernel_, bias_, 1, true);
     }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
-        check_input_count(inputs, 1);
+        check_input_count(inputs, 1 + fused_inputs());
         check_float_input(inputs, 0, 2, 8);
         const int64_t in = inputs[0].shape.back();
         KRUN_CHECK(in > 0, context(), ": the last input dimension must be known, input is ",
@@ -28,6 +29,7 @@ public:
         if (bias_ != kNone) check_weight(bias_, {units_}, cat("units ", units_));
         Shape out = inputs[0].shape;
         out.back() = activation_.kind == Activation::Kind::Glu ? units_ / 2 : units_;
+        check_residual(inputs, out);
         return {{out}};
     }
 
@@ -41,9 +43,11 @@ public:
         g.k = in;
         g.a = x.data();
         g.lda = in;
-        g.b = weight(kernel_).data();
+        g.b = kernel_data();
         g.ldb = units_;
-        g.bias = bias_ != kNone ? weight(bias_).data() : nullptr;
+        g.packed = packed();
+        g.bias = bias_data();
+        g.epilogue = epilogue(inputs);
         if (activation_.kind == Activation::Kind::Glu) {
             Tensor linear({g.m, units_});
             g.c = linear.data();
@@ -55,13 +59,11 @@ public:
         g.c = outputs[0].data();
         g.ldc = units_;
         kernels.gemm(g);
-        apply_activation(activation_, g.c, g.c, outputs[0].size(), units_, kernels);
+        if (!activation_in_epilogue()) apply_activation(activation_, g.c, g.c, outputs[0].size(), units_, kernels);
     }
 
 private:
-    static constexpr size_t kNone = static_cast<size_t>(-1);
     int64_t units_ = 0;
-    Activation activation_;
     size_t kernel_ = kNone, bias_ = kNone;
 };
 

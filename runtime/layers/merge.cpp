@@ -40,7 +40,9 @@ public:
         Tensor & y = outputs[0];
         const size_t rank = static_cast<size_t>(y.rank());
         auto input = [&](size_t i) { return inputs[i]->reshaped(expanded_to_rank(inputs[i]->shape(), rank)); };
-        if (inputs.size() == 1) {
+        if (inputs.size() == 2 && inputs[0]->rank() == y.rank() && inputs[1]->rank() == y.rank()) {
+            broadcast_binary(op_, *inputs[0], *inputs[1], y, kernels);  // the common case, without copies
+        } else if (inputs.size() == 1) {
             std::copy(inputs[0]->data(), inputs[0]->data() + y.size(), y.data());
         } else {
             // acc = ((x0 op x1) op x2) ...; a partial result smaller than y (broadcast later) needs
@@ -58,6 +60,12 @@ public:
             const float count = static_cast<float>(inputs.size());
             kernels.binary(Binary::Divide, y.data(), 1, &count, 0, y.data(), y.size());
         }
+    }
+
+    // With two inputs (the graph checks the count); Average divides as well.
+    bool as_binary(Binary & op) const override {
+        op = op_;
+        return !average_;
     }
 
 private:

@@ -176,6 +176,23 @@ public:
         }
     }
 
+    // scale = gamma / sqrt(var + eps), shift = beta - mean * scale, in double (the fast path folds
+    // them into the layer before; either formula of run() rounds differently by a few ulps).
+    bool as_channel_affine(int64_t rank, std::vector<double> & scale, std::vector<double> & shift) const override {
+        const std::vector<int64_t> axes = resolve_axes(axis_, rank, context());
+        if (axes.size() != 1 || axes[0] != rank - 1) return false;
+        const int64_t channels = weight(mean_).size();
+        scale.resize(channels);
+        shift.resize(channels);
+        for (int64_t c = 0; c < channels; ++c) {
+            const double gamma = gamma_ != kNone ? weight(gamma_).data()[c] : 1.0;
+            const double beta = beta_ != kNone ? weight(beta_).data()[c] : 0.0;
+            scale[c] = gamma / std::sqrt(static_cast<double>(weight(variance_).data()[c]) + epsilon_);
+            shift[c] = beta - weight(mean_).data()[c] * scale[c];
+        }
+        return true;
+    }
+
 private:
     bool uses_fused(int64_t rank, int64_t axis) const {
         return fused_capable_ && ((rank == 4 && (axis == 1 || axis == 3)) || (rank == 5 && (axis == 1 || axis == 4)));
@@ -370,8 +387,13 @@ public:
         const float * in = float_input(x, y);
         const int64_t channels = x.shape().back();
         const AxisView v{x.size() / std::max<int64_t>(channels, 1), channels, 1};
-        binary_along(kernels, Binary::Multiply, in, per_channel(scale_, channels).data(), y.data(), v);
-        binary_along(kernels, Binary::Add, y.data(), per_channel(offset_, channels).data(), y.data(), v);
+        // infer() checked the literals: one value, or one per channel.
+        auto apply = [&](Binary op, const float * from, const Literal & lit) {
+            if (lit.values.size() == 1) kernels.binary(op, from, 1, lit.values.data(), 0, y.data(), x.size());
+            else binary_along(kernels, op, from, lit.values.data(), y.data(), v);
+        };
+        apply(Binary::Multiply, in, scale_);
+        apply(Binary::Add, y.data(), offset_);
     }
 
 private:

@@ -135,6 +135,11 @@ public:
         broadcast_binary(op_, *inputs[0], *inputs[1], outputs[0], kernels);
     }
 
+    bool as_binary(Binary & op) const override {
+        op = op_;
+        return true;
+    }
+
 private:
     Binary op_;
 };
@@ -239,6 +244,11 @@ public:
     void run(const std::vector<const Tensor *> & inputs, std::vector<Tensor> & outputs,
              const Kernels & kernels) const override {
         kernels.unary(op_, inputs[0]->data(), outputs[0].data(), outputs[0].size());
+    }
+
+    bool as_unary(UnaryArgs & op) const override {
+        op = op_;
+        return true;
     }
 
 private:

@@ -95,6 +95,15 @@ public:
                 }
     }
 
+    bool as_zero_padding_2d(int64_t & top, int64_t & bottom, int64_t & left, int64_t & right) const override {
+        if (rank_ != 2 || bilinear_ || repeat_ != std::array<int64_t, 2>{1, 1}) return false;
+        top = shift_[0];
+        bottom = grow_[0] - shift_[0];
+        left = shift_[1];
+        right = grow_[1] - shift_[1];
+        return top >= 0 && bottom >= 0 && left >= 0 && right >= 0;
+    }
+
 private:
     // Input index of output index `o` along [height, width] axis `a` (may be outside the input).
     int64_t source(int64_t o, int a) const {

@@ -29,6 +29,13 @@ public:
         for (const auto & inner : inner_) inner->prepare();
     }
 
+    // A weight an inner layer released once packed is released here too: held once.
+    void pack_weights(const Kernels & kernels) override {
+        for (const auto & inner : inner_) inner->pack_weights(kernels);
+        for (const Exposed & e : exposed_)
+            if (e.layer->weight_slots()[e.inner_slot].value.size() == 0) weight_slots()[e.slot].value = Tensor();
+    }
+
 protected:
     // Builds the inner layer of `entry` ({"class_name", "config"}), with `config` replacing its
     // config when given. Its weights get `.keras` paths below `keras_prefix` and, when `hint` is

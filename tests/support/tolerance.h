@@ -17,6 +17,17 @@ constexpr double kModelRtol = 1e-3;
 // most 1.5 (hard-swish) and add a rounding or two, hence 4 * 2^-24 per term.
 constexpr double kFastSumRtolPerTerm = 4.0 / (1 << 24);
 
+// The fast path (folded BatchNormalization, fused epilogues) against the reference kernels on the
+// same input: folding rounds w * gamma / sqrt(var + eps) once instead of normalizing each output,
+// a few float32 ulps per layer that grow through ~50 layers of a MobileNet; far below kModel*.
+constexpr double kFusedAtol = 1e-5;
+constexpr double kFusedRtol = 1e-4;
+
+// A sample run alone and inside a batch of 8 or 32: the kernels may block and sum several rows
+// (samples) together in another order than one alone; a few ulps.
+constexpr double kBatchAtol = 1e-6;
+constexpr double kBatchRtol = 1e-5;
+
 // Hand-built loader models (tests/test_loader.cpp) use small integers and exactly representable
 // values and compare with ==: any difference there is a binding or decoding bug.
 

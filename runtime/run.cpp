@@ -1,0 +1,184 @@
+// Graph::run and its activation arena. The first run with given input shapes infers every
+// value's concrete shape and places all values (inputs, every node's outputs) in one arena by
+// liveness: a value's space is reused once the last node reading it has run. Later runs with
+// those shapes reuse the plan and the arena, so the graph allocates nothing but the returned
+// outputs. Concurrent runs each take their own state from a small pool.
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "graph.h"
+#include "memory.h"
+
+namespace krun {
+
+namespace {
+
+constexpr int64_t kAlignElements = 16;  // 64-byte aligned values
+constexpr size_t kPooledStates = 8;     // states kept for reuse (the rest are freed after their run)
+
+// Elements of a value of `shape` (`what` produces it), refusing unknown dimensions, overflow
+// and more bytes than the machine has (as the Tensor constructor does).
+int64_t element_count(const Shape & shape, const std::string & what) {
+    int64_t n = 1;
+    for (int64_t d : shape) {
+        KRUN_CHECK(d >= 0, what, ": tensor shape ", shape_string(shape), " has an unknown or negative dimension");
+        KRUN_CHECK(d == 0 || n <= std::numeric_limits<int64_t>::max() / 4 / d, what, ": tensor shape ",
+                   shape_string(shape), " has too many elements");
+        n *= d;
+    }
+    KRUN_CHECK(n <= physical_memory_bytes() / 4, what, ": tensor shape ", shape_string(shape), " needs ", n * 4,
+               " bytes, more than the ", physical_memory_bytes(), " bytes of memory of this machine");
+    return n;
+}
+
+}  // namespace
+
+std::unique_ptr<Graph::RunState> Graph::plan(const std::vector<Shape> & input_shapes) const {
+    auto state = std::make_unique<RunState>();
+    state->input_shapes = input_shapes;
+    std::vector<Spec> spec(specs_.size());
+    for (size_t i = 0; i < input_values_.size(); ++i) spec[input_values_[i]] = {input_shapes[i], inputs_[i].dtype};
+    for (const auto & [id, tensor] : constants_) spec[id] = {tensor.shape(), tensor.dtype()};
+    std::vector<Spec> in_specs;
+    for (const Node & node : nodes_) {
+        in_specs.clear();
+        for (int v : node.inputs) in_specs.push_back(spec[v]);
+        const std::vector<Spec> out = node.layer->infer(in_specs);
+        for (size_t o = 0; o < out.size(); ++o) spec[node.outputs[o]] = out[o];
+    }
+
+    // First fit in address order among the values alive at each node.
+    struct Block {
+        int64_t begin, end;
+        int value;
+    };
+    std::vector<Block> live;  // sorted by begin
+    std::vector<int64_t> offset(specs_.size(), -1);
+    auto place = [&](int v, const Layer * producer) {
+        const int64_t n = element_count(spec[v].shape, producer ? cat(producer->context(), ", output") : "model input");
+        const int64_t size = std::max<int64_t>((n + kAlignElements - 1) / kAlignElements * kAlignElements, kAlignElements);
+        int64_t at = 0;
+        auto it = live.begin();
+        for (; it != live.end() && it->begin - at < size; ++it) at = it->end;
+        live.insert(it, {at, at + size, v});
+        offset[v] = at;
+        state->arena_elements = std::max(state->arena_elements, at + size);
+    };
+    auto release = [&](int v) {
+        live.erase(std::remove_if(live.begin(), live.end(), [&](const Block & b) { return b.value == v; }), live.end());
+    };
+    std::vector<char> is_output(specs_.size(), 0);
+    for (int v : output_values_) is_output[v] = 1;
+    for (int v : input_values_) place(v, nullptr);
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+        for (int v : nodes_[n].outputs) place(v, nodes_[n].layer);
+        for (int v : nodes_[n].inputs)
+            if (last_use_[v] == static_cast<int>(n) && !constants_.count(v)) release(v);
+        for (int v : nodes_[n].outputs)
+            if (last_use_[v] < 0 && !is_output[v]) release(v);  // never read
+    }
+    KRUN_CHECK(state->arena_elements <= physical_memory_bytes() / 4, "the activations need ", state->arena_elements * 4,
+               " bytes, more than the ", physical_memory_bytes(), " bytes of memory of this machine");
+
+    state->arena.reset(new uint32_t[std::max<int64_t>(state->arena_elements, 1)]);
+    state->values.resize(specs_.size());
+    for (size_t v = 0; v < specs_.size(); ++v) {
+        if (offset[v] < 0) continue;
+        Tensor & t = state->values[v];
+        t.shape_ = spec[v].shape;
+        t.size_ = element_count(t.shape_, "");  // checked by place()
+        t.dtype_ = spec[v].dtype;
+        t.storage_ = std::shared_ptr<uint32_t[]>(state->arena, state->arena.get() + offset[v]);  // aliasing: no allocation
+    }
+    for (const auto & [id, tensor] : constants_) state->values[id] = tensor;
+    for (const Node & node : nodes_) {
+        state->inputs.emplace_back();
+        state->outputs.emplace_back();
+        for (int v : node.inputs) state->inputs.back().push_back(&state->values[v]);
+        for (int v : node.outputs) state->outputs.back().push_back(state->values[v]);
+    }
+    return state;
+}
+
+int64_t Graph::arena_bytes(const std::vector<Shape> & input_shapes) const {
+    for (const Shape & s : input_shapes)
+        if (std::any_of(s.begin(), s.end(), [](int64_t d) { return d < 0; })) return -1;
+    try {
+        return plan(input_shapes)->arena_elements * 4;
+    } catch (const Error &) {
+        return -1;  // shapes the model refuses
+    }
+}
+
+std::unique_ptr<Graph::RunState> Graph::take_state(const std::vector<Tensor> & inputs) const {
+    {
+        std::lock_guard<std::mutex> lock(pool_mutex_);
+        for (auto it = pool_.begin(); it != pool_.end(); ++it) {
+            bool same = true;
+            for (size_t i = 0; same && i < inputs.size(); ++i) same = (*it)->input_shapes[i] == inputs[i].shape();
+            if (!same) continue;
+            std::unique_ptr<RunState> state = std::move(*it);
+            pool_.erase(it);
+            return state;
+        }
+    }
+    std::vector<Shape> shapes;
+    for (const Tensor & t : inputs) shapes.push_back(t.shape());
+    return plan(shapes);
+}
+
+void Graph::give_back(std::unique_ptr<RunState> state) const {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    if (pool_.size() == kPooledStates) pool_.erase(pool_.begin());  // the oldest
+    pool_.push_back(std::move(state));
+}
+
+std::vector<Tensor> Graph::run(const std::vector<Tensor> & inputs) const {
+    KRUN_CHECK(inputs.size() == input_values_.size(), "model expects ", input_values_.size(), " input(s), got ",
+               inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        const TensorInfo & info = inputs_[i];
+        const Tensor & given = inputs[i];
+        bool match = given.rank() == static_cast<int64_t>(info.shape.size());
+        for (size_t d = 0; match && d < info.shape.size(); ++d)
+            match = info.shape[d] < 0 || info.shape[d] == given.shape()[d];
+        KRUN_CHECK(match, "input ", i, " ('", info.name, "'): expected shape ", shape_string(info.shape), ", got ",
+                   shape_string(given.shape()));
+    }
+    std::unique_ptr<RunState> state = take_state(inputs);
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        const TensorInfo & info = inputs_[i];
+        const Tensor & given = inputs[i];
+        Tensor & value = state->values[input_values_[i]];
+        if (given.dtype() == info.dtype) {
+            std::memcpy(value.storage_.get(), given.storage_.get(), given.size() * 4);
+            continue;
+        }
+        // Keras casts: integer inputs (Embedding indices) truncate floats; float inputs take ints.
+        for (int64_t e = 0; e < given.size(); ++e) {
+            if (info.dtype == DType::Int32) {
+                const float f = given.data()[e];
+                KRUN_CHECK(f == f && f > -2147483648.f && f < 2147483648.f, "input ", i, " ('", info.name,
+                           "'): value ", f, " cannot be converted to int32");
+                value.data_i32()[e] = static_cast<int32_t>(f);
+            } else {
+                value.data()[e] = static_cast<float>(given.data_i32()[e]);
+            }
+        }
+    }
+
+    const Kernels & kernels = *kernels_;
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+        // Layers are written for zero-filled outputs (as freshly allocated tensors are).
+        for (Tensor & out : state->outputs[n]) std::memset(out.storage_.get(), 0, out.size() * 4);
+        nodes_[n].layer->run(state->inputs[n], state->outputs[n], kernels);
+    }
+    std::vector<Tensor> outputs;
+    outputs.reserve(output_values_.size());
+    for (int v : output_values_) outputs.push_back(state->values[v].clone());
+    give_back(std::move(state));
+    return outputs;
+}
+
+}  // namespace krun

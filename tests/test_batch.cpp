@@ -1,0 +1,63 @@
+// Batches: every fixture whose inputs have an unknown batch dimension, run on its input repeated
+// to batch 8 and 32, gives per sample what the original input gives (Keras layers treat the
+// samples of a batch independently).
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <fstream>
+
+#include "loader/npy.h"
+#include "support/helpers.h"
+#include "support/tolerance.h"
+
+using namespace krun;
+using namespace krun::test;
+
+namespace {
+
+// `t` repeated `times` times along axis 0.
+Tensor repeated(const Tensor & t, int64_t times) {
+    std::vector<int64_t> shape = t.shape();
+    shape[0] *= times;
+    Tensor out(shape, t.dtype());
+    const void * from = t.dtype() == DType::Int32 ? static_cast<const void *>(t.data_i32()) : t.data();
+    char * to = t.dtype() == DType::Int32 ? reinterpret_cast<char *>(out.data_i32()) : reinterpret_cast<char *>(out.data());
+    for (int64_t i = 0; i < times; ++i) std::memcpy(to + i * t.size() * 4, from, t.size() * 4);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("batch: fixtures run on batches of 8 and 32 give each sample's own result", "[batch]") {
+    int checked = 0;
+    for (const fs::directory_entry & entry : fs::directory_iterator(KRUN_MODELS_DIR)) {
+        const fs::path folder = entry.path();
+        std::ifstream meta(folder / "fixture.json");
+        const Json about = meta ? Json::parse(meta, nullptr, false) : Json();
+        if (!fs::exists(folder / "model.json") || (about.is_object() && about.contains("expect_error"))) continue;
+        INFO("fixture " << folder.filename().string());
+        const Model model = Model::load((folder / "model.json").string());
+        bool batched = true;
+        for (const TensorInfo & in : model.inputs()) batched = batched && !in.shape.empty() && in.shape[0] < 0;
+        if (!batched) continue;
+        std::vector<Tensor> inputs;
+        for (size_t i = 0; i < model.inputs().size(); ++i)
+            inputs.push_back(read_npy((folder / ("input_" + std::to_string(i) + ".npy")).string()));
+        const int64_t batch = inputs[0].dim(0);
+        const std::vector<Tensor> single = model.run(inputs);
+        for (int64_t target : {8, 32}) {
+            if (target % batch != 0) continue;
+            std::vector<Tensor> big;
+            for (const Tensor & t : inputs) big.push_back(repeated(t, target / batch));
+            const std::vector<Tensor> got = model.run(big);
+            REQUIRE(got.size() == single.size());
+            for (size_t k = 0; k < got.size(); ++k) {
+                const Parity parity = compare_parity(got[k], repeated(single[k], target / batch), kBatchAtol, kBatchRtol);
+                INFO("batch " << target << ", output " << k << ": " << describe(parity));
+                CHECK(parity.ok());
+            }
+        }
+        ++checked;
+    }
+    CHECK(checked >= 50);
+}

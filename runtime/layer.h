@@ -95,7 +95,7 @@ public:
     // true means the layer computes exactly that, for every input it accepts:
     // y = op(x), one input;
     virtual bool as_unary(UnaryArgs & op) const { return false; }
-    // y = a (op) b element-wise, two inputs (of one shape, or a scalar constant);
+    // y = a (op) b element-wise with broadcasting, two inputs (fuse.cpp checks their shapes);
     virtual bool as_binary(Binary & op) const { return false; }
     // y = x * scale[c] + shift[c], c the index along the last axis of an input of this rank;
     virtual bool as_channel_affine(int64_t rank, std::vector<double> & scale, std::vector<double> & shift) const {

@@ -4,12 +4,13 @@
 #include <iomanip>
 #include <sstream>
 
+#include "loader/load_model.h"
 #include "loader/model_json.h"
 #include "loader/weights.h"
 
 namespace krun {
 
-Model Model::load(const std::string & model_json_path, const Options & options) {
+std::shared_ptr<Graph> load_graph(const std::string & model_json_path, const Options & options) {
     ModelFile file = read_model_json(model_json_path);
     // Every message names the file: layer errors are prefixed with its path here.
     auto in_file = [&](auto && step) {
@@ -33,8 +34,16 @@ Model Model::load(const std::string & model_json_path, const Options & options) 
         for (LayerRecord & r : graph->layers()) r.layer->prepare();
         graph->expand(file.top);
     });
+    return graph;
+}
+
+const Kernels & kernels_for(const Options & options) {
+    return options.reference_kernels ? kernels_ref() : kernels_fast();
+}
+
+Model Model::load(const std::string & model_json_path, const Options & options) {
     Model model;
-    model.graph_ = graph;
+    model.graph_ = load_graph(model_json_path, options);
     return model;
 }
 
@@ -43,7 +52,7 @@ std::vector<Tensor> Model::run(const std::vector<Tensor> & inputs) const {
     // The thread count is an OpenMP setting of the calling thread only: other threads running
     // models keep theirs.
     if (graph_->options.threads > 0) omp_set_num_threads(graph_->options.threads);
-    return graph_->run(inputs, graph_->options.reference_kernels ? kernels_ref() : kernels_fast());
+    return graph_->run(inputs, kernels_for(graph_->options));
 }
 
 const std::vector<TensorInfo> & Model::inputs() const { return graph_->inputs(); }

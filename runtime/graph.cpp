@@ -388,7 +388,8 @@ std::vector<int> Graph::expand_functional(const ModelDesc & model, const std::ve
     return outputs;
 }
 
-std::vector<Tensor> Graph::run(const std::vector<Tensor> & inputs, const Kernels & kernels) const {
+std::vector<Tensor> Graph::run(const std::vector<Tensor> & inputs, const Kernels & kernels,
+                               const NodeObserver & observer) const {
     KRUN_CHECK(inputs.size() == input_values_.size(), "model expects ", input_values_.size(), " input(s), got ",
                inputs.size());
     std::vector<Tensor> values(specs_.size());
@@ -434,6 +435,7 @@ std::vector<Tensor> Graph::run(const std::vector<Tensor> & inputs, const Kernels
         std::vector<Tensor> outs;
         for (const Spec & s : out_specs) outs.emplace_back(s.shape, s.dtype);
         node.layer->run(in, outs, kernels);
+        if (observer) observer(n, outs);
         for (size_t o = 0; o < outs.size(); ++o) values[node.outputs[o]] = std::move(outs[o]);
         for (int v : node.inputs)
             if (last_use_[v] == static_cast<int>(n) && !constants_.count(v)) values[v] = Tensor();

@@ -3,6 +3,7 @@
 // a nested model called twice adds its layers' calls twice while sharing the layer objects.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -61,7 +62,11 @@ public:
     // Call after the weights are bound, with the same description.
     void expand(const ModelDesc & top);
 
-    std::vector<Tensor> run(const std::vector<Tensor> & inputs, const Kernels & kernels) const;
+    // Called after node `node` (index into nodes()) ran, with its outputs (tools: krun check).
+    using NodeObserver = std::function<void(size_t node, const std::vector<Tensor> & outputs)>;
+
+    std::vector<Tensor> run(const std::vector<Tensor> & inputs, const Kernels & kernels,
+                            const NodeObserver & observer = nullptr) const;
 
     std::vector<LayerRecord> & layers() { return layers_; }
     const std::vector<LayerRecord> & layers() const { return layers_; }

@@ -1,0 +1,227 @@
+// `krun check` and `krun inspect` on the field fixtures (models/field_*: what each must report is
+// in its fixture.json "field_case"), on broken copies written here, and `krun check` on every
+// fixture (exit 0, or 1 with "expect_divergence", 2 with "expect_error").
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <regex>
+
+#include "support/cli.h"
+#include "support/helpers.h"
+
+using namespace krun;
+using namespace krun::test;
+using Catch::Contains;
+
+namespace {
+
+const std::string kModels = KRUN_MODELS_DIR;
+
+std::string check_args(const std::string & fixture) {
+    return "check " + kModels + "/" + fixture + "/model.json " + kModels + "/" + fixture;
+}
+
+Json read_json(const std::string & path) {
+    std::ifstream in(path);
+    return Json::parse(in);
+}
+
+const Json * find_layer(const Json & report, const std::string & name) {
+    for (const Json & l : report["layers"])
+        if (l["name"] == name) return &l;
+    return nullptr;
+}
+
+const Json * find_weight(const Json & diagnosis, const std::string & slot) {
+    for (const Json & w : diagnosis["weights"])
+        if (w["slot"] == slot) return &w;
+    return nullptr;
+}
+
+// A copy of models/<fixture> in `dir` whose model.json is `edit`ed.
+std::string broken_copy(const TempDir & dir, const std::string & fixture, const std::function<void(Json &)> & edit) {
+    for (const auto & entry : fs::directory_iterator(kModels + "/" + fixture))
+        if (entry.is_regular_file()) fs::copy_file(entry.path(), dir.path() / entry.path().filename());
+    Json doc = read_json(dir / "model.json");
+    edit(doc);
+    return write_model(dir, doc);
+}
+
+Json & layer_config(Json & doc, const std::string & name) {
+    for (Json & l : doc["modelTopology"]["model_config"]["config"]["layers"])
+        if (l["config"]["name"] == name) return l["config"];
+    FAIL("no layer " << name);
+    throw;
+}
+
+}  // namespace
+
+TEST_CASE("check: field_fresh_init diverges at its first layer, whose weights look freshly initialised", "[check]") {
+    TempDir dir;
+    const CliResult r = krun_cli(dir, check_args("field_fresh_init") + " --json " + (dir / "report.json"));
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.out, Contains("first divergence: conv\n") && Contains("freshly initialised"));
+    const Json report = read_json(dir / "report.json");
+    CHECK(report["first_divergence"] == "conv");
+    CHECK(report["exit_status"] == 1);
+    // conv is the first layer krun runs (its input is the model input).
+    CHECK(report["layers"][0]["name"] == "conv");
+    const Json & d = report["diagnosis"];
+    CHECK(d["inputs_ok"] == true);
+    REQUIRE(find_weight(d, "kernel"));
+    REQUIRE(find_weight(d, "bias"));
+    CHECK((*find_weight(d, "kernel"))["verdict"] == "fresh initialisation");
+    CHECK_THAT((*find_weight(d, "kernel"))["detail"].get<std::string>(), Contains("Glorot-uniform limit"));
+    CHECK((*find_weight(d, "bias"))["verdict"] == "fresh initialisation");
+    CHECK((*find_weight(d, "bias"))["krun"]["max"] == 0);
+    CHECK((*find_weight(d, "bias"))["reference_stats"]["max"] != 0);
+}
+
+TEST_CASE("check: field_corrupted_mobilenet diverges first at block_3_project, whose kernel is permuted", "[check]") {
+    TempDir dir;
+    const CliResult r =
+        krun_cli(dir, check_args("field_corrupted_mobilenet") + " --json " + (dir / "r.json") + " --plot " + (dir / "r.svg"));
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.out, Contains("first divergence: block_3_project\n"));
+    const Json report = read_json(dir / "r.json");
+    CHECK(report["first_divergence"] == "block_3_project");
+    const Json & d = report["diagnosis"];
+    REQUIRE(find_weight(d, "kernel"));
+    CHECK((*find_weight(d, "kernel"))["verdict"] == "permutation");
+    CHECK((*find_weight(d, "kernel"))["reference"] == "block_3_project/kernel");
+    // Every layer before it within tolerance.
+    size_t compared = 0;
+    bool before = true;
+    for (const Json & l : report["layers"]) {
+        if (l["name"] == "block_3_project") before = false;
+        if (before && l["status"] != "not in reference") CHECK(l["status"] == "ok");
+        compared += l.contains("max_abs");
+    }
+    CHECK(compared > 100);
+    // The plot: one polyline point per compared layer, the first divergence named.
+    const std::string svg = read_file(dir / "r.svg");
+    CHECK_THAT(svg, Contains("<svg") && Contains("first divergence: block_3_project"));
+    const std::smatch m = [&] {
+        std::smatch match;
+        std::regex_search(svg, match, std::regex("<polyline[^>]* points=\"([^\"]*)\""));
+        return match;
+    }();
+    REQUIRE(m.size() == 2);
+    const std::string points = m[1];
+    CHECK(static_cast<size_t>(std::count(points.begin(), points.end(), ',')) == compared);
+}
+
+TEST_CASE("check and inspect: field_duplicate_names is resolved by order", "[check]") {
+    TempDir dir;
+    const CliResult inspect = krun_cli(dir, "inspect " + kModels + "/field_duplicate_names/model.json");
+    CHECK(inspect.exit_code == 0);
+    CHECK_THAT(inspect.out, Contains("warning: duplicated: manifest weight name 'kernel' appears 3 times; resolved by "
+                                     "manifest order: dense/kernel, dense_1/kernel, dense_2/kernel") &&
+                                Contains("manifest weight name 'bias' appears 3 times"));
+    const CliResult check = krun_cli(dir, check_args("field_duplicate_names"));
+    CHECK(check.exit_code == 0);
+    CHECK_THAT(check.out, Contains("all layers and outputs within tolerance"));
+}
+
+TEST_CASE("check: field_shared_layer compares every call of the shared layer", "[check]") {
+    TempDir dir;
+    const CliResult r = krun_cli(dir, check_args("field_shared_layer") + " --json " + (dir / "r.json"));
+    CHECK(r.exit_code == 0);
+    const Json report = read_json(dir / "r.json");
+    for (const std::string name : {"shared", "shared@1", "shared@2", "head"}) {
+        INFO(name);
+        REQUIRE(find_layer(report, name));
+        CHECK((*find_layer(report, name))["status"] == "ok");
+    }
+    CHECK(report["first_divergence"].is_null());
+}
+
+TEST_CASE("check: GRU cell names and Keras 3 batch_shape fixtures agree with Keras", "[check]") {
+    TempDir dir;
+    for (const std::string fixture : {"field_gru_cell_names_tfk", "field_gru_cell_names_k3", "field_k3_batch_shape"}) {
+        INFO(fixture);
+        const CliResult r = krun_cli(dir, check_args(fixture) + " --json " + (dir / "r.json"));
+        CHECK(r.exit_code == 0);
+        const Json report = read_json(dir / "r.json");
+        size_t compared = 0;
+        for (const Json & l : report["layers"]) compared += l["status"] == "ok";
+        CHECK(compared >= 3);
+    }
+}
+
+TEST_CASE("check: every fixture passes, except those expected to diverge or be refused", "[check]") {
+    TempDir dir;
+    for (const auto & entry : fs::directory_iterator(kModels)) {
+        if (!fs::exists(entry.path() / "model.json")) continue;
+        const std::string name = entry.path().filename().string();
+        const Json fixture = read_json((entry.path() / "fixture.json").string());
+        const int expected = fixture.contains("expect_error") ? 2 : fixture.contains("expect_divergence") ? 1 : 0;
+        INFO(name);
+        const CliResult r = krun_cli(dir, check_args(name));
+        CHECK(r.exit_code == expected);
+        if (expected == 1) CHECK_THAT(r.out, Contains("first divergence: " + fixture["expect_divergence"].get<std::string>() + "\n"));
+    }
+}
+
+TEST_CASE("check: errors", "[check]") {
+    TempDir dir;
+    const std::string model = kModels + "/field_shared_layer/model.json";
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"check " + model, "usage: krun check MODEL.json REFDIR"},
+        {"check " + model + " " + (dir / "absent"), "absent: not a folder"},
+        {"check " + model + " " + dir.path().string(), "no input_0.npy"},
+        {"check " + model + " " + kModels + "/field_shared_layer --atol x", "--atol expects a number"},
+        {"inspect", "usage: krun inspect MODEL.json"},
+        {"inspect " + (dir / "absent.json"), "absent.json: cannot open file"},
+    };
+    for (const auto & [args, phrase] : cases) {
+        INFO("krun " << args);
+        const CliResult r = krun_cli(dir, args);
+        CHECK(r.exit_code == 2);
+        CHECK_THAT(r.err, Catch::StartsWith("krun: error: ") && Contains(phrase));
+    }
+    CHECK_THAT(krun_cli(dir, "check --help").out, Contains("reference kernels and no load-time fusion"));
+}
+
+TEST_CASE("inspect: a GRU bias without reset_after's [2, 3u] shape is a shape problem", "[check]") {
+    TempDir dir;
+    // rnn_1 is RNN(GRUCell(3, reset_after=False)): bias [9]; with reset_after it must be [2, 9].
+    const std::string model = broken_copy(dir, "field_gru_cell_names_tfk", [](Json & doc) {
+        layer_config(doc, "rnn_1")["cell"]["config"]["reset_after"] = true;
+    });
+    const CliResult r = krun_cli(dir, "inspect " + model);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.out, Contains("problem: shape: layer 'rnn_1'") && Contains("has shape [9], expected [2, 9]") &&
+                          Contains("1 problem(s)"));
+    CHECK_THAT(r.out, Contains("head (Dense)") && Contains("[not checked]"));
+}
+
+TEST_CASE("inspect: every missing and unused weight is listed", "[check]") {
+    TempDir dir;
+    const std::string model = broken_copy(dir, "field_gru_cell_names_tfk", [](Json & doc) {
+        for (Json & w : doc["weightsManifest"][0]["weights"]) {
+            if (w["name"] == "head/bias") w["name"] = "head/offset";
+            if (w["name"] == "gru/gru_cell/kernel") w["name"] = "gru/gru_cell/kernal";
+        }
+    });
+    const CliResult r = krun_cli(dir, "inspect " + model);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.out, Contains("problem: unused: manifest weight 'head/offset' [2]") &&
+                          Contains("problem: unused: manifest weight 'gru/gru_cell/kernal'") &&
+                          Contains("problem: missing: layer 'head' (Dense) expects weight 'bias'") &&
+                          Contains("problem: missing: layer 'gru' (GRU) expects weight 'kernel'") &&
+                          Contains("4 problem(s)"));
+    // Loading still refuses the file with the loader's message.
+    CHECK_THAT(load_error(model), Contains("2 manifest weight(s) match no layer weight"));
+}
+
+TEST_CASE("inspect: producer, dialect, quantization and parameters", "[check]") {
+    TempDir dir;
+    const CliResult r = krun_cli(dir, "inspect " + kModels + "/tfk_quant_uint8/model.json");
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.out, Contains("producer: keras 2.21.0") && Contains("Keras 2 inbound nodes (lists)") &&
+                          Contains("uint8 (quantized: affine scale/min)") && Contains("8 quantized") && Contains("consistent"));
+    const CliResult k3 = krun_cli(dir, "inspect " + kModels + "/k3_dense_mlp_keras_path/model.json");
+    CHECK_THAT(k3.out, Contains(".keras path weight names") && Contains("dense (Dense)                           176"));
+}

@@ -72,6 +72,7 @@ public:
     const std::vector<LayerRecord> & layers() const { return layers_; }
     const std::vector<Node> & nodes() const { return nodes_; }
     const std::vector<TensorInfo> & inputs() const { return inputs_; }
+    const std::vector<int> & input_values() const { return input_values_; }  // value ids of inputs()
     const std::vector<TensorInfo> & outputs() const { return outputs_; }
     const Spec & value_spec(int value) const { return specs_[value]; }
 

@@ -4,7 +4,9 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
+#include <functional>
 #include <regex>
 
 #include "support/cli.h"
@@ -224,4 +226,104 @@ TEST_CASE("inspect: producer, dialect, quantization and parameters", "[check]") 
                           Contains("uint8 (quantized: affine scale/min)") && Contains("8 quantized") && Contains("consistent"));
     const CliResult k3 = krun_cli(dir, "inspect " + kModels + "/k3_dense_mlp_keras_path/model.json");
     CHECK_THAT(k3.out, Contains(".keras path weight names") && Contains("dense (Dense)                           176"));
+}
+
+namespace {
+
+// Rewrites the float32 manifest weight `name` of the model copied in `dir` (single shard group)
+// with `edit(values, shape)`.
+void edit_shard_weight(const TempDir & dir, const std::string & name,
+                       const std::function<std::vector<float>(const std::vector<float> &, const Json &)> & edit) {
+    const Json doc = read_json(dir / "model.json");
+    const Json & group = doc["weightsManifest"][0];
+    REQUIRE(group["paths"].size() == 1);
+    const std::string shard_path = dir / group["paths"][0].get<std::string>();
+    std::string shard = read_file(shard_path);
+    size_t offset = 0;
+    for (const Json & w : group["weights"]) {
+        REQUIRE(w["dtype"] == "float32");
+        size_t count = 1;
+        for (const Json & d : w["shape"]) count *= d.get<size_t>();
+        if (w["name"] == name) {
+            std::vector<float> values(count);
+            std::memcpy(values.data(), shard.data() + offset, count * 4);
+            const std::vector<float> edited = edit(values, w["shape"]);
+            REQUIRE(edited.size() == count);
+            shard.replace(offset, count * 4, float_bytes(edited));
+            write_file(shard_path, shard);
+            return;
+        }
+        offset += count * 4;
+    }
+    FAIL("no weight " << name);
+}
+
+}  // namespace
+
+TEST_CASE("check: a GRU kernel with its gate blocks swapped is recognised", "[check]") {
+    TempDir dir;
+    broken_copy(dir, "field_gru_cell_names_tfk", [](Json &) {});
+    // kernel [4, 18]: 6 units, gate blocks z, r, h along the last axis; swap z and r.
+    edit_shard_weight(dir, "gru/gru_cell/kernel", [](const std::vector<float> & v, const Json & shape) {
+        const size_t cols = shape[1].get<size_t>(), units = cols / 3;
+        std::vector<float> out = v;
+        for (size_t row = 0; row < v.size() / cols; ++row)
+            for (size_t u = 0; u < units; ++u) std::swap(out[row * cols + u], out[row * cols + units + u]);
+        return out;
+    });
+    const CliResult r = krun_cli(dir, "check " + (dir / "model.json") + " " + kModels + "/field_gru_cell_names_tfk --json " +
+                                          (dir / "r.json"));
+    CHECK(r.exit_code == 1);
+    const Json report = read_json(dir / "r.json");
+    CHECK(report["first_divergence"] == "gru");
+    REQUIRE(find_weight(report["diagnosis"], "kernel"));
+    CHECK((*find_weight(report["diagnosis"], "kernel"))["verdict"] == "gate order");
+    CHECK_THAT((*find_weight(report["diagnosis"], "kernel"))["detail"].get<std::string>(), Contains("[1, 0, 2]"));
+    CHECK((*find_weight(report["diagnosis"], "recurrent_kernel"))["verdict"] == "equal");
+}
+
+TEST_CASE("check: a transposed Dense kernel is recognised", "[check]") {
+    TempDir dir;
+    broken_copy(dir, "field_shared_layer", [](Json &) {});
+    edit_shard_weight(dir, "shared/kernel", [](const std::vector<float> & v, const Json & shape) {
+        const size_t n = shape[0].get<size_t>();
+        REQUIRE(shape[1].get<size_t>() == n);
+        std::vector<float> out(v.size());
+        for (size_t i = 0; i < n; ++i)
+            for (size_t j = 0; j < n; ++j) out[j * n + i] = v[i * n + j];
+        return out;
+    });
+    const CliResult r = krun_cli(dir, "check " + (dir / "model.json") + " " + kModels + "/field_shared_layer --json " +
+                                          (dir / "r.json"));
+    CHECK(r.exit_code == 1);
+    const Json report = read_json(dir / "r.json");
+    CHECK(report["first_divergence"] == "shared");
+    CHECK((*find_weight(report["diagnosis"], "kernel"))["verdict"] == "transposed");
+    CHECK((*find_weight(report["diagnosis"], "bias"))["verdict"] == "equal");
+    // The later calls of the shared layer diverge only because their input did.
+    CHECK((*find_layer(report, "shared@1"))["inputs_ok"] == false);
+}
+
+TEST_CASE("check: an activation computed with the other Keras version's formula is named", "[check]") {
+    // The tf-keras model (Keras 2 hard_sigmoid) against the Keras 3 fixture's act_hard_sigmoid,
+    // which Keras 3 computed on its own input.
+    TempDir dir;
+    fs::create_directories(dir.path() / "ref" / "layers");
+    fs::copy_file(kModels + "/k3_activations/input_0.npy", dir / "ref/input_0.npy");
+    const Json k3 = read_json(kModels + "/k3_activations/model.json");
+    const Json & outputs = k3["modelTopology"]["model_config"]["config"]["output_layers"];
+    size_t index = 0;
+    while (outputs[index][0] != "act_hard_sigmoid") ++index;
+    fs::copy_file(kModels + "/k3_activations/expected_" + std::to_string(index) + ".npy",
+                  dir / "ref/layers/act_hard_sigmoid.npy");
+    const CliResult r = krun_cli(dir, "check " + kModels + "/tfk_activations/model.json " + (dir / "ref"));
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.out, Contains("first divergence: act_hard_sigmoid\n") &&
+                          Contains("suspect: the activation formula of the other Keras version"));
+    // Exactly one alternative reproduces the reference: the Keras 3 formula.
+    std::vector<std::string> matching;
+    const std::regex match_line("recomputed: (.*): max abs error \\S+ -> MATCHES");
+    for (auto it = std::sregex_iterator(r.out.begin(), r.out.end(), match_line); it != std::sregex_iterator(); ++it)
+        matching.push_back((*it)[1]);
+    CHECK(matching == std::vector<std::string>{"hard_sigmoid (Keras 3: relu6(x + 3) / 6)"});
 }

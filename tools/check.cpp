@@ -527,6 +527,7 @@ Report run_check(const CheckArgs & a) {
     std::map<const Layer *, int> calls;
     std::set<int> diverged_values;
     std::set<std::string> used_files;
+    for (size_t i = 0; i < inputs.size(); ++i) value_reference[graph->input_values()[i]] = &inputs[i];
     const std::vector<Tensor> outputs = graph->run(inputs, kernels_for(options), [&](size_t n, const std::vector<Tensor> & outs) {
         const Graph::Node & node = graph->nodes()[n];
         bool inputs_ok = true;

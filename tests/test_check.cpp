@@ -123,7 +123,7 @@ TEST_CASE("check and inspect: field_duplicate_names is resolved by order", "[che
                                 Contains("manifest weight name 'bias' appears 3 times"));
     const CliResult check = krun_cli(dir, check_args("field_duplicate_names"));
     CHECK(check.exit_code == 0);
-    CHECK_THAT(check.out, Contains("all layers and outputs within tolerance"));
+    CHECK_THAT(check.out, Contains("everything within tolerance"));
 }
 
 TEST_CASE("check: field_shared_layer compares every call of the shared layer", "[check]") {
@@ -326,4 +326,15 @@ TEST_CASE("check: an activation computed with the other Keras version's formula 
     for (auto it = std::sregex_iterator(r.out.begin(), r.out.end(), match_line); it != std::sregex_iterator(); ++it)
         matching.push_back((*it)[1]);
     CHECK(matching == std::vector<std::string>{"hard_sigmoid (Keras 3: relu6(x + 3) / 6)"});
+}
+
+TEST_CASE("check: a reference folder without layers/ compares the outputs only", "[check]") {
+    TempDir dir;
+    const CliResult r = krun_cli(dir, check_args("k3_nested_model") + " --json " + (dir / "r.json"));
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.out, Contains("no layers/ in the reference folder: outputs only"));
+    const Json report = read_json(dir / "r.json");
+    CHECK(report["layers"].empty());
+    REQUIRE(report["outputs"].size() == 4);
+    for (const Json & o : report["outputs"]) CHECK(o["status"] == "ok");
 }

@@ -225,20 +225,20 @@ std::string fresh_initialisation(const Tensor & t) {
     return "";
 }
 
-WeightFinding judge_weight(const Tensor & got, const Tensor & expected, const std::string & class_name, double atol,
-                           double rtol) {
-    WeightFinding f;
+// Fills f.verdict, f.detail and the statistics.
+void judge_weight(const Tensor & got, const Tensor & expected, const std::string & class_name, double atol, double rtol,
+                  WeightFinding & f) {
     f.got = stats_of(got);
     f.expected = stats_of(expected);
     if (close_enough(got, expected, atol, rtol)) {
         f.verdict = "equal";
-        return f;
+        return;
     }
     if (got.rank() == 2 && expected.rank() == 2 && got.dim(0) == expected.dim(1) && got.dim(1) == expected.dim(0) &&
         close_enough(got, transposed(expected), atol, rtol)) {
         f.verdict = "transposed";
         f.detail = "equal to the reference transposed";
-        return f;
+        return;
     }
     const int gates = class_name.find("GRU") != std::string::npos ? 3 : class_name.find("LSTM") != std::string::npos ? 4 : 0;
     if (gates && got.shape() == expected.shape() && got.rank() >= 1 && got.dim(-1) % gates == 0) {
@@ -251,25 +251,24 @@ WeightFinding judge_weight(const Tensor & got, const Tensor & expected, const st
                 for (int b : order) text += (text.empty() ? "" : ", ") + std::to_string(b);
                 f.detail = cat("equal with the ", gates, " gate blocks of ", got.dim(-1) / gates,
                                " units along the last axis in another order: krun's blocks are the reference's [", text, "]");
-                return f;
+                return;
             }
     }
     if (got.size() == expected.size() && close_enough(sorted_copy(got), sorted_copy(expected), atol, rtol)) {
         f.verdict = "permutation";
         f.detail = "the same multiset of values in another order (sorted values equal; same statistics, not a fresh "
                    "initialisation)";
-        return f;
+        return;
     }
     const std::string fresh = fresh_initialisation(got);
     if (!fresh.empty() && fresh_initialisation(expected) != fresh) {
         f.verdict = "fresh initialisation";
         f.detail = "looks freshly initialised: " + fresh;
-        return f;
+        return;
     }
     f.verdict = "different";
     if (got.shape() != expected.shape())
         f.detail = "shape " + shape_string(got.shape()) + ", reference " + shape_string(expected.shape());
-    return f;
 }
 
 // Semantic options a layer of this class is often read differently with (Keras 2 vs 3, converters).
@@ -453,11 +452,7 @@ Diagnosis diagnose(const Graph & graph, const Row & row, const std::map<std::str
             weights_equal = false;
         } else {
             const Tensor expected = read_npy(file.string());
-            const std::string slot = f.slot, source = f.source, ref_name = f.reference;
-            f = judge_weight(slots[s].value, expected, layer.class_name(), atol, rtol);
-            f.slot = slot;
-            f.source = source;
-            f.reference = ref_name;
+            judge_weight(slots[s].value, expected, layer.class_name(), atol, rtol, f);
             any_reference = true;
             weights_equal &= f.verdict == "equal";
             if (f.verdict == "equal") evidence.weights[f.slot] = expected;
@@ -529,6 +524,7 @@ Report run_check(const CheckArgs & a) {
     std::set<std::string> used_files;
     for (size_t i = 0; i < inputs.size(); ++i) value_reference[graph->input_values()[i]] = &inputs[i];
     const std::vector<Tensor> outputs = graph->run(inputs, kernels_for(options), [&](size_t n, const std::vector<Tensor> & outs) {
+        if (reference_files.empty()) return;  // no layers/: the outputs only
         const Graph::Node & node = graph->nodes()[n];
         bool inputs_ok = true;
         for (int v : node.inputs) inputs_ok &= !diverged_values.count(v);
@@ -599,8 +595,11 @@ std::string error_cell(const Parity & p, Status s) {
 void print_report(const Report & r, const CheckArgs & a) {
     std::cout << "krun check " << a.model << " " << a.refdir << " (reference kernels; atol " << a.atol << ", rtol " << a.rtol
               << ")\n";
-    std::cout << std::left << std::setw(5) << "#" << std::setw(32) << "layer" << std::setw(26) << "class" << std::setw(20)
-              << "shape" << std::setw(12) << "max abs" << std::setw(12) << "max rel" << "status\n";
+    if (r.rows.empty())
+        std::cout << "no layers/ in the reference folder: outputs only\n";
+    else
+        std::cout << std::left << std::setw(5) << "#" << std::setw(32) << "layer" << std::setw(26) << "class" << std::setw(20)
+                  << "shape" << std::setw(12) << "max abs" << std::setw(12) << "max rel" << "status\n";
     for (size_t i = 0; i < r.rows.size(); ++i) {
         const Row & row = r.rows[i];
         std::string status = status_text(row.status);
@@ -622,7 +621,7 @@ void print_report(const Report & r, const CheckArgs & a) {
         else std::cout << "max abs " << format(o.parity.max_abs) << ", max rel " << format(o.parity.max_rel) << ": " << status_text(o.status) << "\n";
     }
     if (r.first < 0) {
-        std::cout << (r.status == 0 ? "all layers and outputs within tolerance\n" : "the outputs diverge but no compared layer does\n");
+        std::cout << (r.status == 0 ? "everything within tolerance\n" : "the outputs diverge but no compared layer does\n");
         return;
     }
     const Diagnosis & d = r.diagnosis;

@@ -1,7 +1,7 @@
 // krun command line: run a TF.js layers model on .npy inputs, print or save its outputs, compare
-// them with expected outputs, time it; `krun check` and `krun inspect` (tools/check.h,
-// tools/inspect.h) diagnose parity and weight problems. Exit codes: 0 ok, 1 parity mismatch, 2 usage/model/input
-// error (one line on stderr starting "krun: error: ").
+// them with expected outputs, time it. `krun check` and `krun inspect` (tools/check.h,
+// tools/inspect.h) diagnose parity and weight problems. Exit codes: 0 ok, 1 parity mismatch,
+// 2 usage/model/input error (one line on stderr starting "krun: error: ").
 #include <algorithm>
 #include <chrono>
 #include <cmath>

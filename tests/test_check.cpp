@@ -78,6 +78,12 @@ TEST_CASE("check: field_fresh_init diverges at its first layer, whose weights lo
     CHECK((*find_weight(d, "bias"))["verdict"] == "fresh initialisation");
     CHECK((*find_weight(d, "bias"))["krun"]["max"] == 0);
     CHECK((*find_weight(d, "bias"))["reference_stats"]["max"] != 0);
+    // The other layers' weights are initializer values too (fixture.json "weights_replaced").
+    std::vector<std::string> others;
+    for (const Json & o : d["other_weights"]) others.push_back(o.get<std::string>().substr(0, o.get<std::string>().find(':')));
+    CHECK(others == std::vector<std::string>{"bn/gamma", "bn/beta", "bn/moving_mean", "bn/moving_variance", "hidden/kernel",
+                                             "hidden/bias", "probs/kernel", "probs/bias"});
+    for (const Json & o : d["other_weights"]) CHECK_THAT(o.get<std::string>(), Contains(": fresh initialisation"));
 }
 
 TEST_CASE("check: field_corrupted_mobilenet diverges first at block_3_project, whose kernel is permuted", "[check]") {
@@ -92,6 +98,7 @@ TEST_CASE("check: field_corrupted_mobilenet diverges first at block_3_project, w
     REQUIRE(find_weight(d, "kernel"));
     CHECK((*find_weight(d, "kernel"))["verdict"] == "permutation");
     CHECK((*find_weight(d, "kernel"))["reference"] == "block_3_project/kernel");
+    CHECK(d["other_weights"].empty());  // only this kernel was corrupted
     // Every layer before it within tolerance.
     size_t compared = 0;
     bool before = true;

@@ -167,6 +167,7 @@ struct Diagnosis {
     std::vector<WeightFinding> weights;
     std::vector<std::string> suspects;
     std::vector<std::string> alternatives;  // recomputations and their errors
+    std::vector<std::string> other_weights;  // weights of other layers that differ from the reference
     std::string summary;
 };
 
@@ -427,17 +428,11 @@ struct Report {
     int status = 0;
 };
 
-Diagnosis diagnose(const Graph & graph, const Row & row, const std::map<std::string, Tensor> & reference,
-                   const std::map<int, const Tensor *> & value_reference, const ReferenceMeta & meta,
-                   const fs::path & refdir, double atol, double rtol) {
-    const Graph::Node & node = graph.nodes()[row.node];
-    const Layer & layer = *node.layer;
-    Diagnosis d;
-    d.layer = row.name;
-    d.class_name = row.class_name;
-    d.inputs_ok = row.inputs_ok;
-    Evidence evidence;
-    bool weights_equal = true, any_reference = false;
+// Every weight of `layer` against REFDIR/weights/; `equal_values` receives the reference
+// values of the equal ones (by slot name).
+std::vector<WeightFinding> judge_layer_weights(const Layer & layer, const ReferenceMeta & meta, const fs::path & refdir,
+                                               double atol, double rtol, std::map<std::string, Tensor> * equal_values) {
+    std::vector<WeightFinding> findings;
     const std::vector<WeightSlot> & slots = layer.weight_slots();
     for (size_t s = 0; s < slots.size(); ++s) {
         WeightFinding f;
@@ -449,15 +444,40 @@ Diagnosis diagnose(const Graph & graph, const Row & row, const std::map<std::str
             f.verdict = "no reference";
             f.detail = "no weights/" + (f.reference.empty() ? slots[s].name : file_name(f.reference)) + ".npy in the reference folder";
             f.got = stats_of(slots[s].value);
-            weights_equal = false;
         } else {
             const Tensor expected = read_npy(file.string());
             judge_weight(slots[s].value, expected, layer.class_name(), atol, rtol, f);
-            any_reference = true;
-            weights_equal &= f.verdict == "equal";
-            if (f.verdict == "equal") evidence.weights[f.slot] = expected;
+            if (f.verdict == "equal" && equal_values) (*equal_values)[f.slot] = expected;
         }
-        d.weights.push_back(f);
+        findings.push_back(f);
+    }
+    return findings;
+}
+
+Diagnosis diagnose(const Graph & graph, const Row & row, const std::map<std::string, Tensor> & reference,
+                   const std::map<int, const Tensor *> & value_reference, const ReferenceMeta & meta,
+                   const fs::path & refdir, double atol, double rtol) {
+    const Graph::Node & node = graph.nodes()[row.node];
+    const Layer & layer = *node.layer;
+    Diagnosis d;
+    d.layer = row.name;
+    d.class_name = row.class_name;
+    d.inputs_ok = row.inputs_ok;
+    Evidence evidence;
+    d.weights = judge_layer_weights(layer, meta, refdir, atol, rtol, &evidence.weights);
+    const std::vector<WeightSlot> & slots = layer.weight_slots();
+    bool weights_equal = true, any_reference = false;
+    for (const WeightFinding & f : d.weights) {
+        weights_equal &= f.verdict == "equal";
+        any_reference |= f.verdict != "no reference";
+    }
+    // The other layers' weights that differ too (a converter problem rarely hits one layer only).
+    for (const LayerRecord & r : graph.layers()) {
+        if (r.layer.get() == &layer) continue;
+        for (const WeightFinding & f : judge_layer_weights(*r.layer, meta, refdir, atol, rtol, nullptr))
+            if (f.verdict != "equal" && f.verdict != "no reference")
+                d.other_weights.push_back(cat(r.layer->name(), "/", f.slot, ": ", f.verdict,
+                                              f.detail.empty() ? "" : " (" + f.detail + ")"));
     }
     if (!d.inputs_ok) {
         d.summary = "its inputs already diverged (no layer before it diverges on its own: compare the inputs)";
@@ -636,6 +656,8 @@ void print_report(const Report & r, const CheckArgs & a) {
     }
     for (const std::string & s : d.suspects) std::cout << "  suspect: " << s << "\n";
     for (const std::string & s : d.alternatives) std::cout << "  recomputed: " << s << "\n";
+    if (!d.other_weights.empty()) std::cout << "weights of other layers that differ from the reference:\n";
+    for (const std::string & s : d.other_weights) std::cout << "  " << s << "\n";
 }
 
 json report_json(const Report & r, const CheckArgs & a) {
@@ -676,7 +698,7 @@ json report_json(const Report & r, const CheckArgs & a) {
                                {"detail", f.detail}, {"krun", stats_json(f.got)}, {"reference_stats", stats_json(f.expected)}});
         doc["diagnosis"] = {{"layer", d.layer},         {"class", d.class_name},   {"inputs_ok", d.inputs_ok},
                             {"summary", d.summary},     {"weights", weights},      {"suspects", d.suspects},
-                            {"recomputed", d.alternatives}};
+                            {"recomputed", d.alternatives}, {"other_weights", d.other_weights}};
     } else {
         doc["diagnosis"] = nullptr;
     }

@@ -345,3 +345,18 @@ TEST_CASE("check: a reference folder without layers/ compares the outputs only",
     REQUIRE(report["outputs"].size() == 4);
     for (const Json & o : report["outputs"]) CHECK(o["status"] == "ok");
 }
+
+TEST_CASE("check: a reference layer of another shape is a divergence, not an error", "[check]") {
+    TempDir dir;
+    broken_copy(dir, "field_shared_layer", [](Json &) {});
+    fs::create_directories(dir.path() / "layers");
+    for (const std::string stem : {"shared", "shared@2", "head"})
+        fs::copy_file(kModels + "/field_shared_layer/layers/" + stem + ".npy", dir / ("layers/" + stem + ".npy"));
+    fs::copy_file(kModels + "/field_shared_layer/layers/head.npy", dir / "layers/shared@1.npy");  // [2, 2], not [2, 6]
+    const CliResult r = krun_cli(dir, "check " + (dir / "model.json") + " " + dir.path().string() + " --json " + (dir / "r.json"));
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.out, Contains("DIVERGES (shape): reference shape [2, 2]") && Contains("first divergence: shared@1\n") &&
+                          Contains("its output shape [2, 6] differs from the reference's [2, 2]"));
+    const Json report = read_json(dir / "r.json");
+    CHECK((*find_layer(report, "shared@1"))["reference_shape"] == Json::array({2, 2}));
+}

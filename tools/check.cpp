@@ -261,6 +261,10 @@ Diagnosis diagnose(const Graph & graph, const Row & row, const std::map<std::str
     d.summary = slots.empty() ? "its inputs are within tolerance and it has no weights: the computation itself differs"
                               : (any_reference ? "its inputs and weights match the reference: the computation itself differs"
                                                : "its inputs are within tolerance");
+    if (row.status == Status::ShapeMismatch)
+        d.summary += cat("; its output shape ", shape_string(row.shape), " differs from the reference's ",
+                         shape_string(row.reference_shape), " (a shape option read differently: padding, strides, "
+                         "return_sequences, ...)");
     return d;
 }
 

@@ -223,10 +223,12 @@ Diagnosis diagnose(const Graph & graph, const Row & row, const std::map<std::str
     Evidence evidence;
     d.weights = judge_layer_weights(layer, meta, refdir, atol, rtol, &evidence.weights);
     const std::vector<WeightSlot> & slots = layer.weight_slots();
-    bool weights_equal = true, any_reference = false;
+    // Verdicts other than "equal" and "no reference": the weights differ.
+    std::set<std::string> differences;
+    bool all_equal = true;
     for (const WeightFinding & f : d.weights) {
-        weights_equal &= f.verdict == "equal";
-        any_reference |= f.verdict != "no reference";
+        all_equal &= f.verdict == "equal";
+        if (f.verdict != "equal" && f.verdict != "no reference") differences.insert(f.verdict);
     }
     // The other layers' weights that differ too (a converter problem rarely hits one layer only).
     for (const LayerRecord & r : graph.layers()) {
@@ -240,14 +242,11 @@ Diagnosis diagnose(const Graph & graph, const Row & row, const std::map<std::str
         d.summary = "its inputs already diverged (no layer before it diverges on its own: compare the inputs)";
         return d;
     }
-    if (!slots.empty() && !weights_equal) {
-        std::set<std::string> verdicts;
-        for (const WeightFinding & f : d.weights)
-            if (f.verdict != "equal") verdicts.insert(f.verdict);
+    if (!differences.empty()) {
         std::string list;
-        for (const std::string & v : verdicts) list += (list.empty() ? "" : ", ") + v;
+        for (const std::string & v : differences) list += (list.empty() ? "" : ", ") + v;
         d.summary = cat("its inputs are within tolerance and its weights differ from the reference's (", list, ")");
-        if (verdicts.count("fresh initialisation"))
+        if (differences.count("fresh initialisation"))
             d.summary += "; the weights look freshly initialised: the converted file holds initializer values, not the "
                          "trained ones (e.g. a .keras file converted with --input_format keras_saved_model)";
         return d;
@@ -259,8 +258,9 @@ Diagnosis diagnose(const Graph & graph, const Row & row, const std::map<std::str
     evidence.expected = out_ref == reference.end() ? nullptr : &out_ref->second;
     d.alternatives = recompute_alternatives(layer.class_name(), evidence, atol, rtol);
     d.summary = slots.empty() ? "its inputs are within tolerance and it has no weights: the computation itself differs"
-                              : (any_reference ? "its inputs and weights match the reference: the computation itself differs"
-                                               : "its inputs are within tolerance");
+                              : (all_equal ? "its inputs and weights match the reference: the computation itself differs"
+                                           : "its inputs are within tolerance; its weights could not all be compared "
+                                             "(no reference weights)");
     if (row.status == Status::ShapeMismatch)
         d.summary += cat("; its output shape ", shape_string(row.shape), " differs from the reference's ",
                          shape_string(row.reference_shape), " (a shape option read differently: padding, strides, "

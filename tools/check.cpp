@@ -135,7 +135,6 @@ struct Diagnosis {
 struct ReferenceMeta {
     std::map<std::string, std::string> class_of;
     std::map<std::string, std::vector<std::string>> weights_of;
-    std::string producer;
 };
 
 ReferenceMeta read_meta(const fs::path & refdir) {
@@ -145,9 +144,6 @@ ReferenceMeta read_meta(const fs::path & refdir) {
     std::ifstream in(path);
     json doc = json::parse(in, nullptr, false);
     KRUN_CHECK(!doc.is_discarded() && doc.is_object(), path.string(), ": not a JSON object");
-    if (doc.contains("producer") && doc["producer"].is_object() && doc["producer"].contains("keras") &&
-        doc["producer"]["keras"].is_string())
-        m.producer = doc["producer"]["keras"].get<std::string>();
     if (doc.contains("layers") && doc["layers"].is_array())
         for (const json & l : doc["layers"]) {
             if (!l.is_object() || !l.contains("name") || !l["name"].is_string()) continue;
@@ -339,8 +335,11 @@ Report run_check(const CheckArgs & a) {
             report.rows.push_back(row);
         }
     });
-    for (const std::string & f : reference_files)
-        if (!used_files.count(f)) report.not_compared.push_back(f);
+    for (const std::string & f : reference_files) {
+        if (used_files.count(f)) continue;
+        auto cls = meta.class_of.find(f.substr(0, f.find_first_of("@#")));
+        report.not_compared.push_back(cls == meta.class_of.end() ? f : f + " (" + cls->second + ")");
+    }
 
     bool ok = true;
     for (size_t i = 0; i < expected.size(); ++i) {
@@ -431,7 +430,7 @@ json report_json(const Report & r, const CheckArgs & a) {
     doc["layers"] = json::array();
     for (size_t i = 0; i < r.rows.size(); ++i) {
         const Row & row = r.rows[i];
-        json l = {{"index", i}, {"name", row.name}, {"class", row.class_name}, {"shape", row.shape},
+        json l = {{"index", i}, {"name", row.name}, {"output", row.output}, {"class", row.class_name}, {"shape", row.shape},
                   {"status", status_text(row.status)}, {"inputs_ok", row.inputs_ok}};
         if (row.status == Status::Ok || row.status == Status::Diverges) {
             l["max_abs"] = row.parity.max_abs;

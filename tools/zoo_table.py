@@ -2,12 +2,13 @@
 """Parity table of every reference folder under a directory (python3 standard library only).
 
 Usage:
-    tools/zoo_table.py [DIR] [--krun PATH] [--bench N]
+    tools/zoo_table.py [DIR] [--krun PATH] [--bench N] [--threads N]
 
 A reference folder is a folder with model.json and input_0.npy (every models/<fixture>/ is one;
 tools/make_reference.py writes them). For each, `krun check MODEL REFDIR --json` compares krun
 with the outputs (and layers/, when present) Keras computed, and `krun MODEL INPUTS --bench N`
-times it with the fast kernels. Prints a Markdown table: model, producer, max abs error of each
+times it with the fast kernels on --threads threads (default 1: stable
+numbers on a shared machine, where OpenMP on every core gets descheduled). Prints a Markdown table: model, producer, max abs error of each
 output (the worst one when there are more than 4), first divergence, median latency.
 
 Exit status 1 when a folder diverges or is refused although its fixture.json does not say so
@@ -50,9 +51,10 @@ def inputs_of(folder):
     return sorted(paths, key=lambda p: int(re.search(r"input_(\d+)\.npy$", p).group(1)))
 
 
-def median_ms(krun, folder, runs):
-    """Median latency of `krun MODEL INPUTS --bench runs`, or None when it does not run."""
-    proc = subprocess.run([krun, os.path.join(folder, "model.json")] + inputs_of(folder) + ["--bench", str(runs)],
+def median_ms(krun, folder, runs, threads):
+    """Median latency of `krun MODEL INPUTS --bench runs --threads threads`, or None when it does not run."""
+    proc = subprocess.run([krun, os.path.join(folder, "model.json")] + inputs_of(folder)
+                          + ["--bench", str(runs), "--threads", str(threads)],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     m = re.search(r"bench: \d+ runs, median ([0-9.]+) ms", proc.stdout)
     return float(m.group(1)) if m else None
@@ -83,6 +85,7 @@ def main():
     ap.add_argument("dir", nargs="?", default="models", help="folder holding the reference folders")
     ap.add_argument("--krun", default="build/krun", help="the krun binary (default build/krun)")
     ap.add_argument("--bench", type=int, default=3, help="timed runs per model (default 3)")
+    ap.add_argument("--threads", type=int, default=1, help="threads for the timed runs (default 1)")
     args = ap.parse_args()
 
     folders = sorted(os.path.dirname(p) for p in glob.glob(os.path.join(args.dir, "*", "model.json"))
@@ -90,18 +93,20 @@ def main():
     if not folders:
         sys.exit("zoo_table: no reference folder (model.json + input_0.npy) under %s" % args.dir)
     unexpected = []
-    print("| model | producer | max abs error per output | first divergence | median latency (ms) |")
+    print("| model | producer | max abs error per output | first divergence | median latency (ms, %d thread%s) |"
+          % (args.threads, "" if args.threads == 1 else "s"))
     print("|---|---|---|---|---|")
     for folder in folders:
         name = os.path.basename(folder)
         fixture = read_json(os.path.join(folder, "fixture.json"))
         status, report, err = check(args.krun, folder)
         if status == 2 or report is None:
-            errors, first, latency = "-", "refused: " + err.replace("|", "\\|")[:120], None
+            message = err.replace("krun: error: ", "").replace(os.path.join(folder, "model.json") + ": ", "")
+            errors, first, latency = "-", "refused: " + message.replace("|", "\\|"), None
         else:
             errors = error_cell(report)
             first = report["first_divergence"] or ("outputs only" if status else "-")
-            latency = median_ms(args.krun, folder, args.bench)
+            latency = median_ms(args.krun, folder, args.bench, args.threads)
         expected_first = fixture.get("expect_divergence")
         if "expect_error" in fixture:
             if status != 2:

@@ -71,12 +71,16 @@ bool hint_matches(const std::string & rest, const std::string & hint) {
 
 }  // namespace
 
-std::string bind_weights(Graph & graph, std::vector<ManifestWeight> & weights, const std::string & model_path) {
+BindResult bind_weights_collect(Graph & graph, std::vector<ManifestWeight> & weights) {
+    BindResult result;
     std::ostringstream notes;
     std::map<std::string, int> name_counts;
     for (const ManifestWeight & w : weights) ++name_counts[w.name];
     for (const auto & [name, count] : name_counts)
-        if (count > 1) notes << "note: weight name '" << name << "' appears " << count << " times in the manifest; bound in manifest order\n";
+        if (count > 1) {
+            result.duplicates[name] = count;
+            notes << "note: weight name '" << name << "' appears " << count << " times in the manifest; bound in manifest order\n";
+        }
 
     std::map<std::string, Target> keras_keys;
     for (LayerRecord & r : graph.layers())
@@ -145,18 +149,10 @@ std::string bind_weights(Graph & graph, std::vector<ManifestWeight> & weights, c
             }
         if (!done) left.push_back(w);
     }
-    if (!left.empty()) {
-        std::string names;
-        for (size_t i = 0; i < left.size() && i < 8; ++i) names += (i ? ", '" : "'") + left[i]->name + "'";
-        if (left.size() > 8) names += cat(" and ", left.size() - 8, " more");
-        std::string expected;
-        for (LayerRecord & r : graph.layers())
-            for (const WeightSlot & s : r.layer->weight_slots())
-                if (!s.bound()) expected += cat(expected.empty() ? "" : ", ", r.layer->name(), "/", s.name);
-        fail(model_path, ": ", left.size(), " manifest weight(s) match no layer weight: ", names,
-             expected.empty() ? std::string(" (every layer weight is already bound)")
-                              : cat("; layer weights still unbound: ", expected));
-    }
+    result.unused.assign(left.begin(), left.end());
+    for (LayerRecord & r : graph.layers())
+        for (size_t s = 0; s < r.layer->weight_slots().size(); ++s)
+            if (!r.layer->weight_slots()[s].bound()) result.missing.push_back({&r, s});
 
     std::ostringstream report;
     for (const LayerRecord & r : graph.layers()) {
@@ -167,7 +163,25 @@ std::string bind_weights(Graph & graph, std::vector<ManifestWeight> & weights, c
                    << (s.bound() ? s.source + " " + shape_string(s.value.shape()) : std::string("MISSING")) << ";";
         report << "\n";
     }
-    return report.str() + notes.str();
+    result.report = report.str() + notes.str();
+    return result;
+}
+
+std::string bind_weights(Graph & graph, std::vector<ManifestWeight> & weights, const std::string & model_path) {
+    const BindResult result = bind_weights_collect(graph, weights);
+    const std::vector<const ManifestWeight *> & left = result.unused;
+    if (!left.empty()) {
+        std::string names;
+        for (size_t i = 0; i < left.size() && i < 8; ++i) names += (i ? ", '" : "'") + left[i]->name + "'";
+        if (left.size() > 8) names += cat(" and ", left.size() - 8, " more");
+        std::string expected;
+        for (const auto & [record, slot] : result.missing)
+            expected += cat(expected.empty() ? "" : ", ", record->layer->name(), "/", record->layer->weight_slots()[slot].name);
+        fail(model_path, ": ", left.size(), " manifest weight(s) match no layer weight: ", names,
+             expected.empty() ? std::string(" (every layer weight is already bound)")
+                              : cat("; layer weights still unbound: ", expected));
+    }
+    return result.report;
 }
 
 }  // namespace krun

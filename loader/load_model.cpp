@@ -4,12 +4,13 @@
 #include <iomanip>
 #include <sstream>
 
+#include "loader/load_model.h"
 #include "loader/model_json.h"
 #include "loader/weights.h"
 
 namespace krun {
 
-Model Model::load(const std::string & model_json_path, const Options & options) {
+std::shared_ptr<Graph> load_graph(const std::string & model_json_path, const Options & options) {
     ModelFile file = read_model_json(model_json_path);
     // Every message names the file: layer errors are prefixed with its path here.
     auto in_file = [&](auto && step) {
@@ -34,8 +35,12 @@ Model Model::load(const std::string & model_json_path, const Options & options) 
         graph->expand(file.top);
         graph->finalize();
     });
+    return graph;
+}
+
+Model Model::load(const std::string & model_json_path, const Options & options) {
     Model model;
-    model.graph_ = graph;
+    model.graph_ = load_graph(model_json_path, options);
     return model;
 }
 

@@ -154,6 +154,7 @@ std::vector<ManifestWeight> read_weights(const Json & manifest, const std::strin
             ManifestWeight mw;
             mw.name = e.name;
             mw.where = e.where;
+            mw.stored_dtype = e.stored;
             mw.value = Tensor(e.shape);
             float * dst = mw.value.data();
             const unsigned char * src = bytes.data() + e.offset;

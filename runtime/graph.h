@@ -3,6 +3,7 @@
 // a nested model called twice adds its layers' calls twice while sharing the layer objects.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -78,7 +79,10 @@ public:
     // Runs the nodes (run.cpp). Safe from several threads at once. After the first run with given
     // input shapes, the graph allocates nothing but the returned outputs (the layers' own scratch
     // aside): the activations live in an arena planned for those shapes and reused.
-    std::vector<Tensor> run(const std::vector<Tensor> & inputs) const;
+    // The observer, when given, is called after node `node` (index into nodes()) ran, with its
+    // outputs (tools: krun check); they live in the arena, so it must copy what it keeps.
+    using NodeObserver = std::function<void(size_t node, const std::vector<Tensor> & outputs)>;
+    std::vector<Tensor> run(const std::vector<Tensor> & inputs, const NodeObserver & observer = nullptr) const;
     // Bytes of the activation arena for inputs of these shapes; -1 when a dimension is unknown (-1)
     // or the model refuses the shapes.
     int64_t arena_bytes(const std::vector<Shape> & input_shapes) const;
@@ -89,6 +93,7 @@ public:
     const std::vector<Node> & layer_calls() const { return layer_calls_; }  // the Keras calls, unfused
     const Fusions & fusions() const { return fusions_; }
     const std::vector<TensorInfo> & inputs() const { return inputs_; }
+    const std::vector<int> & input_values() const { return input_values_; }  // value ids of inputs()
     const std::vector<TensorInfo> & outputs() const { return outputs_; }
     const Spec & value_spec(int value) const { return specs_[value]; }
 

@@ -134,7 +134,7 @@ void Graph::give_back(std::unique_ptr<RunState> state) const {
     pool_.push_back(std::move(state));
 }
 
-std::vector<Tensor> Graph::run(const std::vector<Tensor> & inputs) const {
+std::vector<Tensor> Graph::run(const std::vector<Tensor> & inputs, const NodeObserver & observer) const {
     KRUN_CHECK(inputs.size() == input_values_.size(), "model expects ", input_values_.size(), " input(s), got ",
                inputs.size());
     for (size_t i = 0; i < inputs.size(); ++i) {
@@ -173,6 +173,7 @@ std::vector<Tensor> Graph::run(const std::vector<Tensor> & inputs) const {
         // Layers are written for zero-filled outputs (as freshly allocated tensors are).
         for (Tensor & out : state->outputs[n]) std::memset(out.storage_.get(), 0, out.size() * 4);
         nodes_[n].layer->run(state->inputs[n], state->outputs[n], kernels);
+        if (observer) observer(n, state->outputs[n]);
     }
     std::vector<Tensor> outputs;
     outputs.reserve(output_values_.size());

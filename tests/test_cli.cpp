@@ -2,34 +2,15 @@
 // 2 usage/model/input error), the one-line error message, -o, --expect, --labels, --bench.
 #include <catch2/catch.hpp>
 
-#include <sys/wait.h>
-
 #include <algorithm>
-#include <cstdlib>
 
 #include "loader/npy.h"
+#include "support/cli.h"
 #include "support/helpers.h"
 
 using namespace krun;
 using namespace krun::test;
 using Catch::Contains;
-
-namespace {
-
-struct CliResult {
-    int exit_code;
-    std::string out, err;
-};
-
-// Runs `krun <args>` (arguments are joined with spaces: keep them free of shell syntax).
-CliResult krun_cli(const TempDir & dir, const std::string & args) {
-    const std::string out = dir / "stdout.txt", err = dir / "stderr.txt";
-    const int status = std::system((std::string(KRUN_CLI) + " " + args + " >" + out + " 2>" + err).c_str());
-    REQUIRE(WIFEXITED(status));
-    return {WEXITSTATUS(status), read_file(out), read_file(err)};
-}
-
-}  // namespace
 
 TEST_CASE("cli: exit codes and messages", "[cli]") {
     TempDir dir;

@@ -1,6 +1,7 @@
 // krun command line: run a TF.js layers model on .npy inputs, print or save its outputs, compare
-// them with expected outputs, time it. Exit codes: 0 ok, 1 parity mismatch, 2 usage/model/input
-// error (one line on stderr starting "krun: error: ").
+// them with expected outputs, time it. `krun check` and `krun inspect` (tools/check.h,
+// tools/inspect.h) diagnose parity and weight problems. Exit codes: 0 ok, 1 parity mismatch,
+// 2 usage/model/input error (one line on stderr starting "krun: error: ").
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -11,12 +12,19 @@
 
 #include "krun/krun.h"
 #include "loader/npy.h"
+#include "tools/check.h"
+#include "tools/cli.h"
+#include "tools/inspect.h"
 #include "tools/parity.h"
+
+using namespace krun;
 
 namespace {
 
 const char * const kUsage =
     "usage: krun MODEL.json [INPUT.npy ...] [options]\n"
+    "       krun check MODEL.json REFDIR [options]   (krun check --help)\n"
+    "       krun inspect MODEL.json [options]        (krun inspect --help)\n"
     "\n"
     "Runs a Keras model converted to the TensorFlow.js layers format on .npy inputs (one per\n"
     "model input, in model input order). Without inputs, prints the model's inputs and outputs.\n"
@@ -38,11 +46,6 @@ const char * const kUsage =
     "\n"
     "exit status: 0 ok, 1 outputs differ from --expect, 2 usage, model or input error\n";
 
-// Thrown for command-line mistakes; reported like krun::Error, exit 2.
-struct UsageError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
 struct Args {
     std::string model;
     std::vector<std::string> inputs, write_paths, expect_paths;
@@ -53,60 +56,24 @@ struct Args {
     int bench_runs = 0;
 };
 
-double parse_number(const std::string & option, const std::string & text) {
-    try {
-        size_t used = 0;
-        const double v = std::stod(text, &used);
-        if (used == text.size() && std::isfinite(v)) return v;
-    } catch (const std::exception &) {
-    }
-    throw UsageError(option + " expects a number, got '" + text + "'");
-}
-
-int parse_count(const std::string & option, const std::string & text, int min) {
-    const double v = parse_number(option, text);
-    if (v != std::floor(v) || v < min || v > 1e6)
-        throw UsageError(option + " expects an integer >= " + std::to_string(min) + ", got '" + text + "'");
-    return static_cast<int>(v);
-}
-
 Args parse_args(int argc, char ** argv) {
     Args a;
     std::vector<std::string> positional;
-    for (int i = 1; i < argc; ++i) {
-        std::string arg = argv[i], value;
-        const bool is_option = arg.size() > 1 && arg[0] == '-';
-        if (!is_option) {
-            positional.push_back(arg);
-            continue;
-        }
-        // "--name=value" and "--name value" are both accepted.
-        const size_t eq = arg.find('=');
-        const bool inline_value = arg.rfind("--", 0) == 0 && eq != std::string::npos;
-        if (inline_value) {
-            value = arg.substr(eq + 1);
-            arg.resize(eq);
-        }
-        auto take_value = [&]() -> std::string {
-            if (inline_value) return value;
-            if (i + 1 >= argc) throw UsageError(arg + " needs a value");
-            return argv[++i];
-        };
-        auto no_value = [&] {
-            if (inline_value) throw UsageError(arg + " takes no value");
-        };
-        if (arg == "-h" || arg == "--help") no_value(), a.help = true;
-        else if (arg == "--summary") no_value(), a.summary = true;
-        else if (arg == "--ref") no_value(), a.options.reference_kernels = true;
-        else if (arg == "-o") a.write_paths.push_back(take_value());
-        else if (arg == "--expect") a.expect_paths.push_back(take_value());
-        else if (arg == "--labels") a.labels = take_value();
-        else if (arg == "--atol") a.atol = parse_number(arg, take_value());
-        else if (arg == "--rtol") a.rtol = parse_number(arg, take_value());
-        else if (arg == "--threads") a.options.threads = parse_count(arg, take_value(), 1);
-        else if (arg == "--bench") a.bench_runs = parse_count(arg, take_value(), 1);
-        else throw UsageError("unknown option '" + arg + "' (see krun --help)");
-    }
+    parse_command_line(
+        argc, argv, 1, [&](const std::string & arg) { positional.push_back(arg); },
+        [&](const std::string & arg, OptionValue & v) {
+            if (arg == "-h" || arg == "--help") v.none(), a.help = true;
+            else if (arg == "--summary") v.none(), a.summary = true;
+            else if (arg == "--ref") v.none(), a.options.reference_kernels = true;
+            else if (arg == "-o") a.write_paths.push_back(v.value());
+            else if (arg == "--expect") a.expect_paths.push_back(v.value());
+            else if (arg == "--labels") a.labels = v.value();
+            else if (arg == "--atol") a.atol = parse_number(arg, v.value());
+            else if (arg == "--rtol") a.rtol = parse_number(arg, v.value());
+            else if (arg == "--threads") a.options.threads = parse_count(arg, v.value(), 1);
+            else if (arg == "--bench") a.bench_runs = parse_count(arg, v.value(), 1);
+            else throw UsageError("unknown option '" + arg + "' (see krun --help)");
+        });
     if (a.help) return a;
     if (positional.empty()) throw UsageError("no model given (usage: krun MODEL.json [INPUT.npy ...] [options])");
     if (a.atol < 0 || a.rtol < 0) throw UsageError("--atol and --rtol must not be negative");
@@ -250,6 +217,9 @@ int run(const Args & a) {
 
 int main(int argc, char ** argv) {
     try {
+        const std::string command = argc > 1 ? argv[1] : "";
+        if (command == "check") return check_main(argc, argv);
+        if (command == "inspect") return inspect_main(argc, argv);
         const Args args = parse_args(argc, argv);
         if (args.help) {
             std::cout << kUsage;

@@ -1,7 +1,8 @@
 // Kernel benchmarks, reference and fast table, on shapes taken from MobileNetV2 1.0 at 224x224.
 // Each benchmark takes (table, threads, packed): table 0 = reference, 1 = fast; the fast table
 // is timed with unpacked weights (what layers pass without packing) and packed ones. The counter
-// FLOP/s counts 2 per multiply-add.
+// FLOP/s counts 2 per multiply-add, over the CPU time of the calling thread (on a loaded machine
+// closer to the kernel's own speed than wall time).
 #include <benchmark/benchmark.h>
 
 #include <omp.h>

@@ -332,8 +332,8 @@ TEST_CASE("kernels: fast unary and binary equal the reference", "[kernels]") {
                             INFO(fast->name << " binary " << int(op) << " n " << n << " steps " << a_step << b_step
                                             << " threads " << threads);
                             std::vector<float> y_ref(n), y_fast(n);
-                            ref.binary(op, x.data() + 1 - a_step, a_step, z.data(), b_step, y_ref.data(), n);
-                            fast->binary(op, x.data() + 1 - a_step, a_step, z.data(), b_step, y_fast.data(), n);
+                            ref.binary(op, x.data(), a_step, z.data(), b_step, y_ref.data(), n);
+                            fast->binary(op, x.data(), a_step, z.data(), b_step, y_fast.data(), n);
                             CHECK(same_values(y_fast, y_ref));
                         }
             }

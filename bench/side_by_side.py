@@ -70,9 +70,9 @@ MODELS = {
 # Timing policy: warm up for warmup_runs runs and at least warmup_s seconds,
 # then time single runs until target_runs runs or budget_s seconds have passed
 # (but at least MIN_RUNS runs).
-MIN_RUNS = 5
-BIG = dict(target_runs=50, budget_s=8.0, warmup_runs=3, warmup_s=1.0)
-SMALL = dict(target_runs=1000, budget_s=3.0, warmup_runs=50, warmup_s=0.5)
+MIN_RUNS = 3
+BIG = dict(target_runs=50, budget_s=5.0, warmup_runs=3, warmup_s=1.0)
+SMALL = dict(target_runs=1000, budget_s=2.0, warmup_runs=50, warmup_s=0.5)
 
 # case -> (model, batch, timing policy)
 CASES = {
@@ -391,25 +391,30 @@ def krun_bench(krun, model_json, x_path, out_path, runs, threads):
 
 
 def run_krun(threads, args, cases):
-    """krun --bench runs one warm-up and then N timed runs; N is chosen from a
-    first `--bench 1` call (which also writes the output that is checked)."""
+    """krun --bench runs one warm-up (whose output -o writes, to be checked)
+    and then N timed runs. N follows the timing policy from an estimate of one
+    run: the same model's time per image in an earlier case, else a first
+    `--bench 1` call."""
     results = []
+    ms_per_image = {}
     with tempfile.TemporaryDirectory() as tmp:
         for case in cases:
-            model, _, policy = CASES[case]
+            model, batch, policy = CASES[case]
             row = dict(case=case, runtime="krun", threads=threads)
             try:
                 model_json = os.path.join(model_dir(args.cache, model), "tfjs", "model.json")
+                x_path = input_path(args.cache, case)
                 out = os.path.join(tmp, "out.npy")
-                first = krun_bench(args.krun, model_json, input_path(args.cache, case), out,
-                                   1, threads)
-                row["max_abs_error"], row["agrees"] = compare(
-                    np.load(out), np.load(expected_path(args.cache, case)))
-                per_run_s = max(first["median_ms"], 1e-3) / 1e3
+                if model not in ms_per_image:
+                    first = krun_bench(args.krun, model_json, x_path, None, 1, threads)
+                    ms_per_image[model] = first["median_ms"] / batch
+                per_run_s = max(ms_per_image[model] * batch, 1e-3) / 1e3
                 runs = int(min(policy["target_runs"],
                                max(MIN_RUNS, policy["budget_s"] / per_run_s)))
-                row.update(krun_bench(args.krun, model_json, input_path(args.cache, case),
-                                      None, runs, threads))
+                row.update(krun_bench(args.krun, model_json, x_path, out, runs, threads))
+                ms_per_image[model] = row["median_ms"] / batch
+                row["max_abs_error"], row["agrees"] = compare(
+                    np.load(out), np.load(expected_path(args.cache, case)))
             except Exception as e:  # pylint: disable=broad-except
                 row["error"] = "%s: %s" % (type(e).__name__, e)
             print("  %-12s %-20s %d thread(s): %s" % ("krun", case, threads, describe(row)),
@@ -434,7 +439,8 @@ def run_tfjs(threads, args, cases):
             x = np.load(input_path(args.cache, case))
             x_bin = os.path.join(tmp, "input_%d.bin" % i)
             x.astype("<f4").tofile(x_bin)
-            jobs.append(dict(policy, case=case, input_bin=x_bin, input_shape=list(x.shape),
+            jobs.append(dict(policy, min_runs=MIN_RUNS, case=case, input_bin=x_bin,
+                             input_shape=list(x.shape),
                              output_bin=os.path.join(tmp, "output_%d.bin" % i),
                              model_json=os.path.join(model_dir(args.cache, model), "tfjs",
                                                      "model.json")))
@@ -487,12 +493,18 @@ def machine_info():
         names = re.findall(r"^model name\s*:\s*(.+)$", text, re.M)
         if names:
             name = names[0].strip()
+        family = re.search(r"^cpu family\s*:\s*(\d+)$", text, re.M)
+        model = re.search(r"^model\s*:\s*(\d+)$", text, re.M)
+        if family and model:
+            name += " (family %s model %s)" % (family.group(1), model.group(1))
         cores = len(names) or cores
         flag_line = re.search(r"^flags\s*:\s*(.+)$", text, re.M)
         if flag_line:
             have = flag_line.group(1).split()
             flags = ", ".join(f for f in ("avx2", "fma", "avx512f", "avx512_bf16",
                                           "avx512_vnni") if f in have)
+            if "avx512f" not in have:
+                flags += ", no AVX-512"
     except OSError:
         pass
     return dict(cpu=name, cores=cores, flags=flags, os=platform.platform(),
@@ -505,8 +517,10 @@ def krun_version(krun):
                               "--date=short"], capture_output=True, text=True).stdout.strip()
     except OSError:
         rev = ""
-    return "%s (%s, commit %s)" % (os.path.basename(krun), os.path.relpath(
-        os.path.abspath(krun), REPO), rev or "unknown")
+    path = os.path.abspath(krun)
+    if path.startswith(REPO + os.sep):
+        path = os.path.relpath(path, REPO)
+    return "%s, source commit %s" % (path, rev or "unknown")
 
 
 def fmt_ms(ms):
@@ -551,9 +565,15 @@ def ratios(data):
     return out
 
 
+def measured_cases(data):
+    have = {r["case"] for r in data["results"]}
+    return {case: spec for case, spec in CASES.items() if case in have}
+
+
 def write_markdown(data, path):
     m = data["machine"]
     v = data["versions"]
+    cases = measured_cases(data)
     find = {(r["case"], r["runtime"], r["threads"]): r for r in data["results"]}
     rat = ratios(data)
     lines = [
@@ -572,7 +592,7 @@ def write_markdown(data, path):
         + " | krun / best other |",
         "|---|---|---|" + "---|" * len(RUNTIMES) + "---|",
     ]
-    for case, (model, batch, _) in CASES.items():
+    for case, (model, batch, _) in cases.items():
         for t in THREADS:
             cells = [cell(find.get((case, rt, t)), batch) or
                      ("1 thread only" if rt == "tfjs" and t != 1 else "") for rt in RUNTIMES]
@@ -591,9 +611,10 @@ def write_markdown(data, path):
         "| runtime | version | how it is run |",
         "|---|---|---|",
         "| krun | %s | `krun MODEL.json INPUT.npy --bench N --threads T` on the "
-        "tensorflowjs layers model; N from a first one-run call (about %g s for big "
-        "models, %g s for small ones, at most %d / %d runs) after krun's single "
-        "warm-up run |" % (v.get("krun", "?"), BIG["budget_s"], SMALL["budget_s"],
+        "tensorflowjs layers model; N from an estimate of one run (a first `--bench 1` "
+        "call, or the same model's time per image in the case before) so that the runs "
+        "take about %g s for big models and %g s for small ones (at most %d / %d runs), "
+        "after krun's single warm-up run |" % (v.get("krun", "?"), BIG["budget_s"], SMALL["budget_s"],
                           BIG["target_runs"], SMALL["target_runs"]),
         "| TensorFlow | %s (tf-keras %s) | tf-keras model from the .h5 called under "
         "`tf.function`, `intra_op_parallelism_threads` T, inter-op 1 |" % (
@@ -642,21 +663,21 @@ def write_markdown(data, path):
         "## Agreement with Keras",
         "",
         "Max abs error of each runtime's output against Keras on the same input "
-        "(1 thread / 2 threads); outputs are softmax probabilities (MobileNets, MLP) or "
+        "(1 thread / 2 threads; TF.js 1 thread); outputs are softmax probabilities (MobileNets, MLP) or "
         "GRU states in [-1, 1].",
         "",
         "| model | batch | " + " | ".join(RUNTIME_TITLES[r] for r in RUNTIMES) + " |",
         "|---|---|" + "---|" * len(RUNTIMES),
     ]
-    for case, (model, batch, _) in CASES.items():
+    for case, (model, batch, _) in cases.items():
         cells = []
         for rt in RUNTIMES:
             errs = []
             for t in THREADS:
                 r = find.get((case, rt, t))
                 if r is None:
-                    errs.append("")
-                elif "error" in r:
+                    continue
+                if "error" in r:
                     errs.append("error")
                 else:
                     errs.append("%.1e%s" % (r["max_abs_error"], "" if r["agrees"] else " ✗"))
@@ -667,19 +688,20 @@ def write_markdown(data, path):
         lines += ["", "Errors:", ""]
         lines += ["- %s, %s, %d thread(s): %s" % (r["runtime"], r["case"], r["threads"],
                                                    r["error"]) for r in errors]
-    loads = [(case, find.get((case, "krun", 1))) for case in CASES]
     lines += [
         "",
         "## Model load time (ms, 1 thread)",
         "",
-        "krun's from the `load:` line of `krun --bench` (empty when the krun binary does "
-        "not print it); the others' from the worker (read + build, including the first "
-        "run for LiteRT's interpreter set-up is not included).",
+        "krun: the `load:` line of `krun --bench` (empty when the krun binary does not "
+        "print it). The others: reading the model and making it ready to run (TensorFlow: "
+        "`load_model` of the .h5, without the `tf.function` tracing of the first call; "
+        "ONNX Runtime: session creation; LiteRT: interpreter creation and tensor "
+        "allocation; TF.js: `loadLayersModel`).",
         "",
         "| model | batch | " + " | ".join(RUNTIME_TITLES[r] for r in RUNTIMES) + " |",
         "|---|---|" + "---|" * len(RUNTIMES),
     ]
-    for case, (model, batch, _) in CASES.items():
+    for case, (model, batch, _) in cases.items():
         if batch != 1:
             continue
         cells = []
@@ -698,7 +720,7 @@ def write_chart(data, path):
     import matplotlib.pyplot as plt
 
     find = {(r["case"], r["runtime"], r["threads"]): r for r in data["results"]}
-    cases = list(CASES)
+    cases = list(measured_cases(data))
     colors = {"krun": "#d62728", "tensorflow": "#ff7f0e", "onnxruntime": "#1f77b4",
               "litert": "#2ca02c", "tfjs": "#9467bd"}
     fig, axes = plt.subplots(len(THREADS), 1, figsize=(12, 4.2 * len(THREADS)))
@@ -722,12 +744,14 @@ def write_chart(data, path):
         ax.set_xticks(range(len(cases)))
         ax.set_xticklabels([c.replace("mobilenet_", "mnet_") for c in cases], fontsize=9)
         ax.grid(axis="y", which="both", alpha=0.3)
-    axes[0].legend(ncol=len(RUNTIMES), fontsize=9, loc="upper right")
-    fig.suptitle("Median inference time, %s (%d cores), %s; lower is better; hatched: "
-                 "output mismatch or other thread count" % (
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, ncol=len(RUNTIMES), fontsize=9, loc="upper center",
+               bbox_to_anchor=(0.5, 0.955))
+    fig.suptitle("Median time per call (batch b: whole batch), %s, %d cores, %s; lower is "
+                 "better; hatched: output mismatch or other thread count" % (
                      data["machine"]["cpu"], data["machine"]["cores"], data["date"][:10]),
                  fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -804,7 +828,7 @@ def main(argv):
                 versions["krun"] = krun_version(args.krun)
             elif rt == "tfjs":
                 if t != 1:
-                    print("  skipped: see TFJS_THREADS_NOTE")
+                    print("  skipped: " + TFJS_THREADS_NOTE)
                     continue
                 v, rows = run_tfjs(t, args, args.cases)
                 versions.update(v)

@@ -5,7 +5,8 @@
 //
 // JOBS.json (written by side_by_side.py):
 //   {"threads": T, "cases": [{"case", "model_json", "input_bin", "input_shape",
-//     "output_bin", "target_runs", "budget_s", "warmup_runs", "warmup_s"}]}
+//     "output_bin", "min_runs", "target_runs", "budget_s", "warmup_runs",
+//     "warmup_s"}]}
 // For every case the input is a raw little-endian float32 file; the first
 // prediction's output is written to output_bin (raw float32) so that the
 // Python side compares it with Keras. RESULTS.json gets, per case,
@@ -55,14 +56,13 @@ function median(sorted) {
 
 // Same policy as time_runs() in side_by_side.py: warm up for warmup_runs runs
 // and at least warmup_s seconds, then time single runs until target_runs runs
-// or budget_s seconds (at least MIN_RUNS runs).
-const MIN_RUNS = 5;
+// or budget_s seconds (at least min_runs runs).
 function timeRuns(run, job) {
   let start = performance.now();
   for (let i = 0; i < job.warmup_runs || performance.now() - start < 1000 * job.warmup_s; ++i) run();
   const times = [];
   start = performance.now();
-  while (times.length < MIN_RUNS ||
+  while (times.length < job.min_runs ||
          (times.length < job.target_runs && performance.now() - start < 1000 * job.budget_s)) {
     const t0 = performance.now();
     run();

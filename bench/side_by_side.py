@@ -570,6 +570,15 @@ def measured_cases(data):
     return {case: spec for case, spec in CASES.items() if case in have}
 
 
+def load_text(data):
+    load = data.get("load_average")
+    if not load:
+        return "Load average not recorded."
+    return ("Load average (1 min) at the start / end of the run: %.1f / %.1f; other "
+            "processes running meanwhile make the numbers noisy (the JSON also has "
+            "each minimum)." % tuple(load))
+
+
 def write_markdown(data, path):
     m = data["machine"]
     v = data["versions"]
@@ -579,9 +588,8 @@ def write_markdown(data, path):
     lines = [
         "# krun side by side",
         "",
-        "Made by `bench/side_by_side.sh` on %s. Machine: %s, %d cores (%s), %s. "
-        "The machine is shared with other engineers' builds, so the numbers are "
-        "noisy (expect ±20%%)." % (data["date"], m["cpu"], m["cores"], m["flags"], m["os"]),
+        "Made by `bench/side_by_side.sh` on %s. Machine: %s, %d cores (%s), %s. %s" % (
+            data["date"], m["cpu"], m["cores"], m["flags"], m["os"], load_text(data)),
         "",
         "Median wall time of one call in ms (lower is better), in process with the "
         "model loaded and warmed up (model load and process start-up excluded); for "
@@ -600,11 +608,16 @@ def write_markdown(data, path):
             ratio = "%.2f (vs %s)" % (r[0], RUNTIME_TITLES[r[1]]) if r else ""
             lines.append("| %s | %d | %d | %s | %s |" % (model, batch, t, " | ".join(cells),
                                                          ratio))
+    lines += ["", "krun / best other: krun's time over the fastest other runtime whose "
+              "output agrees with Keras (> 1: krun is slower). error: the runtime "
+              "failed, see Errors below."]
+    if any("error" not in r and not r["agrees"] for r in data["results"]):
+        lines += ["✗ = output differs from Keras by more than %g (see Agreement); such a "
+                  "time is not used in the ratio." % MAX_ABS_ERROR]
+    if any(r.get("threads_used", r["threads"]) != r["threads"] for r in data["results"]):
+        lines += ["† = the runtime ran with another thread count than asked; not used "
+                  "in the ratio."]
     lines += [
-        "",
-        "✗ = output differs from Keras by more than %g (see below); such a time is not "
-        "used in the ratio. † = the runtime ran with another thread count than asked "
-        "(see TF.js below); not used in the ratio either." % MAX_ABS_ERROR,
         "",
         "## Runtimes",
         "",
@@ -783,6 +796,8 @@ def main(argv):
     ap.add_argument("--threads", nargs="+", type=int, default=list(THREADS),
                     choices=list(THREADS))
     ap.add_argument("--node", default="node")
+    ap.add_argument("--render", action="store_true",
+                    help="only rewrite the .md and .png from the existing JSON")
     ap.add_argument("--_worker", choices=list(PY_RUNNERS) + ["prepare"],
                     help=argparse.SUPPRESS)
     ap.add_argument("--_result", help=argparse.SUPPRESS)
@@ -796,7 +811,17 @@ def main(argv):
         python_worker(args._worker, args.threads[0], args.cache, args.cases, args._result)
         return 0
 
+    json_path = os.path.join(args.out, "side_by_side.json")
+    if args.render:
+        with open(json_path) as f:
+            data = json.load(f)
+        write_markdown(data, os.path.join(args.out, "side_by_side.md"))
+        write_chart(data, os.path.join(args.out, "side_by_side.png"))
+        print_ratios(data)
+        return 0
+
     t_start = time.time()
+    load_start = os.getloadavg()[0]
     if "krun" in args.only and not os.access(args.krun, os.X_OK):
         ap.error("no krun binary at %s (build it, or pass --krun PATH)" % args.krun)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_USE_LEGACY_KERAS="1",
@@ -804,7 +829,6 @@ def main(argv):
     subprocess.run([sys.executable, os.path.abspath(__file__), "--cache", args.cache,
                     "--_worker", "prepare", "--cases"] + args.cases, env=env, check=True)
 
-    json_path = os.path.join(args.out, "side_by_side.json")
     data = dict(results=[], versions={}, params={})
     if os.path.isfile(json_path):
         with open(json_path) as f:
@@ -841,6 +865,7 @@ def main(argv):
     data["results"].sort(key=lambda r: (order[r["case"]], RUNTIMES.index(r["runtime"]),
                                         r["threads"]))
     data["machine"] = machine_info()
+    data["load_average"] = [load_start, os.getloadavg()[0]]
     data["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     os.makedirs(args.out, exist_ok=True)
     with open(json_path, "w") as f:

@@ -107,7 +107,9 @@ async function main() {
     try {
       results.push(await benchCase(job));
     } catch (e) {
-      results.push({ case: job.case, error: String(e && e.stack ? e.stack : e).split('\n')[0] });
+      // first sentence: TF.js appends paragraphs of generic advice
+      const message = String(e && e.message ? e.message : e).split('\n')[0];
+      results.push({ case: job.case, error: message.split('. ')[0] });
     }
     fs.writeFileSync(resultsPath, JSON.stringify({ info, results }, null, 1));
   }

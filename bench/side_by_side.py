@@ -284,7 +284,6 @@ def onnxruntime_runner(threads):
 
 
 def litert_runner(threads):
-    import ai_edge_litert
     from ai_edge_litert.interpreter import Interpreter
     from importlib.metadata import version
     versions = {"ai_edge_litert": version("ai-edge-litert")}

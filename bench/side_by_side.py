@@ -169,6 +169,14 @@ def batches_of(model):
     return sorted(b for m, b, _ in CASES.values() if m == model)
 
 
+def is_prepared(cache, model):
+    stamp = os.path.join(model_dir(cache, model), "prepared.json")
+    if not os.path.isfile(stamp):
+        return False
+    with open(stamp) as f:
+        return json.load(f).get("stamp") == PREPARED_STAMP
+
+
 def prepare_models(cache, models):
     """Build, randomise, save and convert every model not yet in the cache."""
     # make_fixtures sets up the tf-keras + tensorflowjs stack (with its
@@ -184,10 +192,6 @@ def prepare_models(cache, models):
     for name in models:
         d = model_dir(cache, name)
         stamp = os.path.join(d, "prepared.json")
-        if os.path.isfile(stamp):
-            with open(stamp) as f:
-                if json.load(f).get("stamp") == PREPARED_STAMP:
-                    continue
         t0 = time.time()
         if os.path.isdir(d):
             shutil.rmtree(d)
@@ -804,7 +808,8 @@ def main(argv):
     args.cache = os.path.abspath(args.cache)
 
     if args._worker == "prepare":
-        prepare_models(args.cache, sorted({CASES[c][0] for c in args.cases}))
+        prepare_models(args.cache, [m for m in sorted({CASES[c][0] for c in args.cases})
+                                    if not is_prepared(args.cache, m)])
         return 0
     if args._worker:
         python_worker(args._worker, args.threads[0], args.cache, args.cases, args._result)
@@ -825,8 +830,9 @@ def main(argv):
         ap.error("no krun binary at %s (build it, or pass --krun PATH)" % args.krun)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_USE_LEGACY_KERAS="1",
                PYTHONHASHSEED="0")
-    subprocess.run([sys.executable, os.path.abspath(__file__), "--cache", args.cache,
-                    "--_worker", "prepare", "--cases"] + args.cases, env=env, check=True)
+    if not all(is_prepared(args.cache, CASES[c][0]) for c in args.cases):
+        subprocess.run([sys.executable, os.path.abspath(__file__), "--cache", args.cache,
+                        "--_worker", "prepare", "--cases"] + args.cases, env=env, check=True)
 
     data = dict(results=[], versions={}, params={})
     if os.path.isfile(json_path):

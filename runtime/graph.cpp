@@ -301,8 +301,12 @@ void Graph::expand(const ModelDesc & top) {
 
 void Graph::finalize() {
     kernels_ = options.reference_kernels ? &kernels_ref() : &kernels_fast();
-    if (!options.reference_kernels) fuse();
-    for (LayerRecord & r : layers_) r.layer->pack_weights(*kernels_);
+    // The reference runs every Keras layer call on the weights exactly as bound (krun check reads
+    // them back); only the fast path fuses and repacks.
+    if (!options.reference_kernels) {
+        fuse();
+        for (LayerRecord & r : layers_) r.layer->pack_weights(*kernels_);
+    }
     last_use_.assign(specs_.size(), -1);
     for (size_t n = 0; n < nodes_.size(); ++n)
         for (int v : nodes_[n].inputs) last_use_[v] = static_cast<int>(n);

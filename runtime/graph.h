@@ -71,9 +71,9 @@ public:
     // Call after the weights are bound, with the same description.
     void expand(const ModelDesc & top);
 
-    // Picks the kernel table from `options`, rewrites the node list for the fast path (fuse();
-    // never with the reference kernels, which run every Keras layer call as it is) and has the
-    // layers pack their weights for the table. Call once after expand().
+    // Picks the kernel table from `options`; for the fast kernels only, rewrites the node list
+    // (fuse()) and has the layers pack their weights for the table. The reference kernels run
+    // every Keras layer call as it is, on the weights as bound. Call once after expand().
     void finalize();
 
     // Runs the nodes (run.cpp). Safe from several threads at once. After the first run with given

@@ -16,6 +16,8 @@ public:
     using Layer::Layer;
 
     FusableLayer * fusable() override { return channels_ > 0 ? this : nullptr; }
+    // Dense and convolutions: the kernels write every output (kernels.h).
+    bool writes_every_output() const override { return true; }
 
     // Each returns false (and changes nothing) when the layer cannot take the operation over.
     // y = x * scale[o] + shift[o] after this layer (a BatchNormalization), folded into kernel and

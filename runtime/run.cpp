@@ -170,8 +170,8 @@ std::vector<Tensor> Graph::run(const std::vector<Tensor> & inputs, const NodeObs
 
     const Kernels & kernels = *kernels_;
     for (size_t n = 0; n < nodes_.size(); ++n) {
-        // Layers are written for zero-filled outputs (as freshly allocated tensors are).
-        for (Tensor & out : state->outputs[n]) std::memset(out.storage_.get(), 0, out.size() * 4);
+        if (!nodes_[n].layer->writes_every_output())
+            for (Tensor & out : state->outputs[n]) std::memset(out.storage_.get(), 0, out.size() * 4);
         nodes_[n].layer->run(state->inputs[n], state->outputs[n], kernels);
         if (observer) observer(n, state->outputs[n]);
     }

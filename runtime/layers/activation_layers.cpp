@@ -50,6 +50,8 @@ public:
         return activation_.kind == Activation::Kind::Elementwise;
     }
 
+    bool writes_every_output() const override { return true; }
+
     // The output is a separate buffer, so Glu (which halves the last axis) never runs in place.
     void run(const std::vector<const Tensor *> & inputs, std::vector<Tensor> & outputs,
              const Kernels & kernels) const override {

@@ -62,6 +62,8 @@ public:
         }
     }
 
+    bool writes_every_output() const override { return true; }
+
     // With two inputs (the graph checks the count); Average divides as well.
     bool as_binary(Binary & op) const override {
         op = op_;

@@ -69,6 +69,8 @@ public:
         kernels.pool2d(a);
     }
 
+    bool writes_every_output() const override { return true; }
+
 private:
     Pool2dArgs args(const Shape & in) const {
         Pool2dArgs a;

@@ -38,6 +38,7 @@ bool starts_with(const std::string & s, const std::string & prefix) { return s.c
 int scope_score(const std::string & scope, const std::string & layer, const std::string & model, std::string & rest) {
     rest.clear();
     if (scope == layer) return 0;
+    if (scope.find(layer) == std::string::npos) return -1;  // every rule below names the layer
     // Keras 3 Sequential builds its layers inside the model's name scope: `sequential/dense`.
     if (scope == model + "/" + layer || (scope.size() > model.size() + layer.size() + 1 &&
                                          scope.compare(scope.size() - layer.size() - model.size() - 2, std::string::npos,

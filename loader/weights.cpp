@@ -137,12 +137,13 @@ std::vector<ManifestWeight> read_weights(const Json & manifest, const std::strin
         KRUN_CHECK(offset == shard_bytes, group_where, ": the manifest declares ", offset, " bytes of weights but the shards (",
                    group["paths"].dump(), ") hold ", shard_bytes);
 
-        std::vector<unsigned char> bytes(shard_bytes);
+        // Not zero-filled: every byte is read from the shards (checked below).
+        std::unique_ptr<unsigned char[]> bytes(new unsigned char[shard_bytes > 0 ? shard_bytes : 1]);
         uint64_t filled = 0;
         for (const fs::path & shard : shards) {
             std::ifstream in(shard, std::ios::binary);
             const uint64_t size = fs::file_size(shard);
-            in.read(reinterpret_cast<char *>(bytes.data() + filled), static_cast<std::streamsize>(size));
+            in.read(reinterpret_cast<char *>(bytes.get() + filled), static_cast<std::streamsize>(size));
             KRUN_CHECK(in && static_cast<uint64_t>(in.gcount()) == size, group_where, ": cannot read shard ", shard.string());
             filled += size;
         }
@@ -155,9 +156,9 @@ std::vector<ManifestWeight> read_weights(const Json & manifest, const std::strin
             mw.name = e.name;
             mw.where = e.where;
             mw.stored_dtype = e.stored;
-            mw.value = Tensor(e.shape);
+            mw.value = Tensor::uninitialized(e.shape);  // every element is written below
             float * dst = mw.value.data();
-            const unsigned char * src = bytes.data() + e.offset;
+            const unsigned char * src = bytes.get() + e.offset;
             const bool int_original = w["dtype"] == "int32";
             if (e.stored == "float32") {
                 std::memcpy(dst, src, e.count * 4);

@@ -56,7 +56,7 @@ void FusableLayer::pack_weights(const Kernels & kernels) {
     if (!packable_ || channels_ == 0) return;
     const Tensor & kernel = weight(kernel_slot_);
     const int64_t k = kernel.size() / channels_;
-    packed_ = Tensor({kernels.packed_b_size(k, channels_)});
+    packed_ = Tensor::uninitialized({kernels.packed_b_size(k, channels_)});  // pack_b writes every float
     kernels.pack_b(kernel.data(), k, channels_, packed_.data());
     mutable_weight(kernel_slot_) = Tensor();  // held once: only the packed layout is read from now on
 }

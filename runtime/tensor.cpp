@@ -65,8 +65,17 @@ Tensor Tensor::reshaped(std::vector<int64_t> shape) const {
     return view;
 }
 
+Tensor Tensor::uninitialized(std::vector<int64_t> shape, DType dtype) {
+    Tensor t;
+    t.shape_ = std::move(shape);
+    t.size_ = checked_size(t.shape_);
+    t.dtype_ = dtype;
+    t.storage_.reset(new uint32_t[t.size_ > 0 ? t.size_ : 1]);
+    return t;
+}
+
 Tensor Tensor::clone() const {
-    Tensor copy(shape_, dtype_);
+    Tensor copy = uninitialized(shape_, dtype_);
     std::memcpy(copy.storage_.get(), storage_.get(), size_ * 4);
     return copy;
 }

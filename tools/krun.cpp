@@ -41,7 +41,8 @@ const char * const kUsage =
     "  --summary        print the layer table and the weight binding report\n"
     "  --threads N      worker threads (default: all cores)\n"
     "  --ref            use the scalar reference kernels\n"
-    "  --bench N        time N runs after one warm-up; print median and min in ms\n"
+    "  --bench N        time N runs after one warm-up; print median and min in ms, and the\n"
+    "                   model's load time\n"
     "  -h, --help       show this help\n"
     "\n"
     "exit status: 0 ok, 1 outputs differ from --expect, 2 usage, model or input error\n";
@@ -164,7 +165,7 @@ bool compare_output(const std::string & name, const krun::Tensor & got, const kr
     return false;
 }
 
-void run_bench(const krun::Model & model, const std::vector<krun::Tensor> & inputs, int runs) {
+void run_bench(const krun::Model & model, const std::vector<krun::Tensor> & inputs, int runs, double load_ms) {
     std::vector<double> ms;
     for (int i = 0; i < runs; ++i) {
         const auto start = std::chrono::steady_clock::now();
@@ -174,12 +175,14 @@ void run_bench(const krun::Model & model, const std::vector<krun::Tensor> & inpu
     std::sort(ms.begin(), ms.end());
     const double median = runs % 2 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2;
     std::cout << std::fixed << std::setprecision(3) << "bench: " << runs << " runs, median " << median << " ms, min "
-              << ms[0] << " ms\n"
+              << ms[0] << " ms\nload: " << load_ms << " ms (read, parse, bind, fuse, pack)\n"
               << std::defaultfloat;
 }
 
 int run(const Args & a) {
+    const auto load_start = std::chrono::steady_clock::now();
     const krun::Model model = krun::Model::load(a.model, a.options);
+    const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count();
     if (a.summary) std::cout << model.summary();
     if (a.inputs.empty()) {
         print_inputs_outputs(model);
@@ -209,7 +212,7 @@ int run(const Args & a) {
     bool parity = true;
     for (size_t k = 0; k < expected.size(); ++k)
         parity &= compare_output(model.outputs()[k].name, outputs[k], expected[k], a.expect_paths[k], a.atol, a.rtol);
-    if (a.bench_runs) run_bench(model, inputs, a.bench_runs);  // the run above was the warm-up
+    if (a.bench_runs) run_bench(model, inputs, a.bench_runs, load_ms);  // the run above was the warm-up
     return parity ? 0 : 1;
 }
 

@@ -33,6 +33,8 @@ public:
     explicit Tensor(std::vector<int64_t> shape, DType dtype = DType::Float32);
     // A float32 tensor holding `values` (values.size() must equal the product of `shape`).
     Tensor(std::vector<int64_t> shape, const std::vector<float> & values);
+    // A tensor whose elements the caller writes (no zero fill): for large tensors filled at once.
+    static Tensor uninitialized(std::vector<int64_t> shape, DType dtype = DType::Float32);
 
     const std::vector<int64_t> & shape() const { return shape_; }
     int64_t rank() const { return static_cast<int64_t>(shape_.size()); }

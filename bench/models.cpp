@@ -1,7 +1,7 @@
 // End-to-end latency of every fixture under models/ (its bundled inputs), at 1 and 2 threads,
 // with the peak resident memory of the runs (counter peak_rss_MiB) next to the weights' size
 // (weights_MiB, the shard files). Run one model per process for a peak of its own, e.g.
-//   krun_bench --benchmark_filter='model/tfk_mobilenet_v2_035/1$'
+//   krun_bench --benchmark_filter='model/tfk_mobilenet_v2_035/1/'
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 

@@ -46,9 +46,14 @@ Model Model::load(const std::string & model_json_path, const Options & options) 
 
 std::vector<Tensor> Model::run(const std::vector<Tensor> & inputs) const {
     KRUN_CHECK(graph_, "Model::run on a model that was not loaded");
-    // The thread count is an OpenMP setting of the calling thread only: other threads running
-    // models keep theirs.
-    if (graph_->options.threads > 0) omp_set_num_threads(graph_->options.threads);
+    // The thread count is an OpenMP setting of the calling thread only (other threads running
+    // models keep theirs), and only for this call: the caller's setting is restored on return.
+    struct ThreadCount {
+        const int previous = omp_get_max_threads();
+        const bool set;
+        explicit ThreadCount(int threads) : set(threads > 0) { if (set) omp_set_num_threads(threads); }
+        ~ThreadCount() { if (set) omp_set_num_threads(previous); }
+    } thread_count(graph_->options.threads);
     return graph_->run(inputs);
 }
 

@@ -1,22 +1,21 @@
 #!/usr/bin/env bash
-# libFuzzer: builds the targets of tests/fuzz in build-fuzz/ with clang
-# (-fsanitize=fuzzer,address,undefined) and runs each for FUZZ_SECONDS (default 60), seeded with
-# the files of models/ (read in place through symlinks) and the committed regression inputs.
+# libFuzzer: runs the targets of tests/fuzz for FUZZ_SECONDS each (default 60), built by
+# `tools/sanitize.sh asan --build-only` in KRUN_ASAN_BUILD_DIR (default build-asan: clang with
+# AddressSanitizer, UndefinedBehaviorSanitizer, LeakSanitizer, krun_core instrumented for
+# libFuzzer), seeded with the files of models/ (read in place through symlinks) and the committed
+# regression inputs.
 #   tools/fuzz.sh [TARGET...]   default: fuzz_model_json fuzz_weights fuzz_npy
-# New inputs collect in build-fuzz/corpus/TARGET. A crash, leak or hang stops the target, leaves
-# its input as build-fuzz/crash-TARGET-* (or leak-/timeout-) and fails the script: commit the
-# input under tests/fuzz/regressions/TARGET/ (tests/test_malformed.cpp replays it) with the fix.
+# New inputs collect in BUILD/corpus/TARGET. A crash, leak or hang stops the target, leaves its
+# input as BUILD/crash-TARGET-* (or leak-/timeout-) and fails the script: commit the input under
+# tests/fuzz/regressions/TARGET/ (tests/test_malformed.cpp replays it) with the fix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=build-fuzz
+build="${KRUN_ASAN_BUILD_DIR:-build-asan}"
 seconds="${FUZZ_SECONDS:-60}"
 targets=("$@")
 if ((${#targets[@]} == 0)); then targets=(fuzz_model_json fuzz_weights fuzz_npy); fi
 
-KRUN_EXTRA_PACKAGES="clang libclang-rt-14-dev libomp-14-dev" tools/setup.sh --packages-only
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-    -DKRUN_FUZZ=ON -DKRUN_SANITIZE=address,undefined -DKRUN_BUILD_TESTS=OFF -DKRUN_BUILD_BENCH=OFF
-cmake --build "$build" --target "${targets[@]}"
+tools/sanitize.sh asan --build-only
 
 # Seeds: symlinks to the fixtures' files; fuzz_weights reads "model.json NUL shard" inputs.
 seeds="$build/seeds"

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 build_dir="${KRUN_BUILD_DIR:-build}"
 
 # Debian packages: install only what is missing (no apt-get at all when nothing is).
-packages=(cmake ninja-build g++ libxsimd-dev nlohmann-json3-dev catch2 libbenchmark-dev)
+packages=(cmake ninja-build g++ libxsimd-dev nlohmann-json3-dev catch2 libbenchmark-dev python3)
 read -r -a extra_packages <<< "${KRUN_EXTRA_PACKAGES:-}"
 packages+=("${extra_packages[@]}")
 missing=()

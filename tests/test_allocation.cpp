@@ -17,13 +17,26 @@ thread_local bool counting = false;
 
 }  // namespace
 
+// Every plain form is replaced, so that memory is never taken by one allocator and returned to
+// another (AddressSanitizer reports that as alloc-dealloc-mismatch; std::stable_sort uses the
+// nothrow form).
 void * operator new(std::size_t size) {
     if (counting) ++allocations;
     if (void * p = std::malloc(size ? size : 1)) return p;
     throw std::bad_alloc();
 }
+void * operator new[](std::size_t size) { return operator new(size); }
+void * operator new(std::size_t size, const std::nothrow_t &) noexcept {
+    if (counting) ++allocations;
+    return std::malloc(size ? size : 1);
+}
+void * operator new[](std::size_t size, const std::nothrow_t & tag) noexcept { return operator new(size, tag); }
 void operator delete(void * p) noexcept { std::free(p); }
 void operator delete(void * p, std::size_t) noexcept { std::free(p); }
+void operator delete(void * p, const std::nothrow_t &) noexcept { std::free(p); }
+void operator delete[](void * p) noexcept { std::free(p); }
+void operator delete[](void * p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void * p, const std::nothrow_t &) noexcept { std::free(p); }
 
 using namespace krun;
 using namespace krun::test;

@@ -30,19 +30,14 @@ Tensor repeated(const Tensor & t, int64_t times) {
 
 TEST_CASE("batch: fixtures run on batches of 8 and 32 give each sample's own result", "[batch]") {
     int checked = 0;
-    for (const fs::directory_entry & entry : fs::directory_iterator(KRUN_MODELS_DIR)) {
-        const fs::path folder = entry.path();
-        std::ifstream meta(folder / "fixture.json");
-        const Json about = meta ? Json::parse(meta, nullptr, false) : Json();
-        if (!fs::exists(folder / "model.json") || (about.is_object() && about.contains("expect_error"))) continue;
-        INFO("fixture " << folder.filename().string());
-        const Model model = Model::load((folder / "model.json").string());
+    for (const Fixture & f : fixtures()) {
+        if (f.expect_error) continue;
+        INFO("fixture " << f.name);
+        const Model model = Model::load(f.model_json);
         bool batched = true;
         for (const TensorInfo & in : model.inputs()) batched = batched && !in.shape.empty() && in.shape[0] < 0;
         if (!batched) continue;
-        std::vector<Tensor> inputs;
-        for (size_t i = 0; i < model.inputs().size(); ++i)
-            inputs.push_back(read_npy((folder / ("input_" + std::to_string(i) + ".npy")).string()));
+        const std::vector<Tensor> inputs = read_all(f.inputs);
         const int64_t batch = inputs[0].dim(0);
         const std::vector<Tensor> single = model.run(inputs);
         for (int64_t target : {8, 32}) {

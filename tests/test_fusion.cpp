@@ -57,12 +57,6 @@ Counts expected_from_file(const std::string & model_json) {
     return c;
 }
 
-std::vector<Tensor> fixture_inputs(const fs::path & folder, size_t count) {
-    std::vector<Tensor> inputs;
-    for (size_t i = 0; i < count; ++i) inputs.push_back(read_npy((folder / ("input_" + std::to_string(i) + ".npy")).string()));
-    return inputs;
-}
-
 }  // namespace
 
 TEST_CASE("fusion: MobileNet fixtures fold every BatchNormalization, activation, residual add and padding", "[fusion]") {
@@ -88,15 +82,12 @@ TEST_CASE("fusion: the fused fast path matches the reference kernels on every fi
     Options reference;
     reference.reference_kernels = true;
     int compared = 0;
-    for (const fs::directory_entry & entry : fs::directory_iterator(KRUN_MODELS_DIR)) {
-        const fs::path folder = entry.path();
-        std::ifstream meta(folder / "fixture.json");
-        const Json about = meta ? Json::parse(meta, nullptr, false) : Json();
-        if (!fs::exists(folder / "model.json") || (about.is_object() && about.contains("expect_error"))) continue;
-        INFO("fixture " << folder.filename().string());
-        const Model fast = Model::load((folder / "model.json").string());
-        const Model literal = Model::load((folder / "model.json").string(), reference);
-        const std::vector<Tensor> inputs = fixture_inputs(folder, fast.inputs().size());
+    for (const Fixture & f : fixtures()) {
+        if (f.expect_error) continue;
+        INFO("fixture " << f.name);
+        const Model fast = Model::load(f.model_json);
+        const Model literal = Model::load(f.model_json, reference);
+        const std::vector<Tensor> inputs = read_all(f.inputs);
         const std::vector<Tensor> got = fast.run(inputs), want = literal.run(inputs);
         REQUIRE(got.size() == want.size());
         for (size_t k = 0; k < got.size(); ++k) {

@@ -60,12 +60,6 @@ std::string global_state() {
     return out.str();
 }
 
-std::vector<Tensor> fixture_inputs(const fs::path & folder, size_t count) {
-    std::vector<Tensor> inputs;
-    for (size_t i = 0; i < count; ++i) inputs.push_back(read_npy((folder / ("input_" + std::to_string(i) + ".npy")).string()));
-    return inputs;
-}
-
 // Sets values that differ from the defaults, so that krun resetting something to its default
 // (say the thread count to the number of cores) shows too; restores the defaults at the end.
 struct UnusualSettings {
@@ -89,7 +83,7 @@ TEST_CASE("global state: Model::load and Model::run leave process-global setting
     const std::string before = global_state();
     // A CNN (conv, pooling, dense kernels), an RNN and a MobileNet (depthwise, padding).
     for (const char * name : {"tfk_digits_cnn", "tfk_rnn_lstm_simple", "tfk_mobilenet_v2_035"}) {
-        const fs::path folder = fs::path(KRUN_MODELS_DIR) / name;
+        const Fixture f = fixture(name);
         // Options.threads: the OpenMP default, 1 and 2, with the fast (OpenMP) kernels; then the
         // reference kernels.
         for (const auto & [threads, reference] : {std::pair{0, false}, {1, false}, {2, false}, {1, true}}) {
@@ -98,9 +92,9 @@ TEST_CASE("global state: Model::load and Model::run leave process-global setting
             options.threads = threads;
             options.reference_kernels = reference;
             errno = EDOM;  // stale: must not be read as a failure
-            const Model model = Model::load((folder / "model.json").string(), options);
+            const Model model = Model::load(f.model_json, options);
             CHECK(global_state() == before);
-            const std::vector<Tensor> outputs = model.run(fixture_inputs(folder, model.inputs().size()));
+            const std::vector<Tensor> outputs = model.run(read_all(f.inputs));
             CHECK(outputs.size() == model.outputs().size());
             CHECK(global_state() == before);
         }

@@ -17,37 +17,6 @@ using namespace krun::test;
 
 namespace {
 
-struct Fixture {
-    std::string name;
-    std::string model_json;
-    std::vector<std::string> inputs, expected;  // input_0.npy, input_1.npy, ... in index order
-    bool expect_error = false;       // fixture.json has "expect_error": krun must refuse the file
-    bool expect_divergence = false;  // "expect_divergence": broken weights, outputs must differ
-};
-
-std::vector<std::string> numbered_files(const fs::path & folder, const std::string & prefix) {
-    std::vector<std::string> files;
-    for (int i = 0; fs::exists(folder / (prefix + std::to_string(i) + ".npy")); ++i)
-        files.push_back((folder / (prefix + std::to_string(i) + ".npy")).string());
-    return files;
-}
-
-std::vector<Fixture> fixtures() {
-    std::vector<Fixture> found;
-    if (!fs::is_directory(KRUN_MODELS_DIR)) return found;
-    for (const fs::directory_entry & entry : fs::directory_iterator(KRUN_MODELS_DIR)) {
-        const fs::path folder = entry.path();
-        if (!entry.is_directory() || !fs::exists(folder / "model.json")) continue;
-        std::ifstream meta(folder / "fixture.json");
-        const nlohmann::json about = meta ? nlohmann::json::parse(meta, nullptr, false) : nlohmann::json();
-        found.push_back({folder.filename().string(), (folder / "model.json").string(), numbered_files(folder, "input_"),
-                         numbered_files(folder, "expected_"), about.is_object() && about.contains("expect_error"),
-                         about.is_object() && about.contains("expect_divergence")});
-    }
-    std::sort(found.begin(), found.end(), [](const Fixture & a, const Fixture & b) { return a.name < b.name; });
-    return found;
-}
-
 // Checks one fixture; every problem is reported with the fixture name, none stops the others.
 void check_fixture(const Fixture & f, const Options & options) {
     INFO("fixture " << f.name);

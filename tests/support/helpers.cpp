@@ -1,11 +1,14 @@
 #include "support/helpers.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 
 #include <unistd.h>
+
+#include "loader/npy.h"
 
 namespace krun::test {
 
@@ -125,6 +128,41 @@ std::string npy_file(const std::string & descr, const std::string & shape, const
     header += '\n';
     const char len[2] = {static_cast<char>(header.size() & 0xff), static_cast<char>(header.size() >> 8)};
     return std::string("\x93NUMPY\x01\x00", 8) + std::string(len, 2) + header + data;
+}
+
+static std::vector<std::string> numbered_files(const fs::path & folder, const std::string & prefix) {
+    std::vector<std::string> files;
+    for (int i = 0; fs::exists(folder / (prefix + std::to_string(i) + ".npy")); ++i)
+        files.push_back((folder / (prefix + std::to_string(i) + ".npy")).string());
+    return files;
+}
+
+std::vector<Fixture> fixtures() {
+    std::vector<Fixture> found;
+    if (!fs::is_directory(KRUN_MODELS_DIR)) return found;
+    for (const fs::directory_entry & entry : fs::directory_iterator(KRUN_MODELS_DIR)) {
+        const fs::path folder = entry.path();
+        if (!entry.is_directory() || !fs::exists(folder / "model.json")) continue;
+        std::ifstream meta(folder / "fixture.json");
+        const nlohmann::json about = meta ? nlohmann::json::parse(meta, nullptr, false) : nlohmann::json();
+        found.push_back({folder.filename().string(), (folder / "model.json").string(), numbered_files(folder, "input_"),
+                         numbered_files(folder, "expected_"), about.is_object() && about.contains("expect_error"),
+                         about.is_object() && about.contains("expect_divergence")});
+    }
+    std::sort(found.begin(), found.end(), [](const Fixture & a, const Fixture & b) { return a.name < b.name; });
+    return found;
+}
+
+Fixture fixture(const std::string & name) {
+    for (const Fixture & f : fixtures())
+        if (f.name == name) return f;
+    throw std::runtime_error("no fixture " + name + " in " KRUN_MODELS_DIR);
+}
+
+std::vector<Tensor> read_all(const std::vector<std::string> & paths) {
+    std::vector<Tensor> tensors;
+    for (const std::string & path : paths) tensors.push_back(read_npy(path));
+    return tensors;
 }
 
 }  // namespace krun::test

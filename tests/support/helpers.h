@@ -32,6 +32,22 @@ private:
     fs::path path_;
 };
 
+// A folder of models/ (KRUN_MODELS_DIR) with a model.json.
+struct Fixture {
+    std::string name;
+    std::string model_json;
+    std::vector<std::string> inputs, expected;  // input_0.npy, input_1.npy, ... in index order
+    bool expect_error = false;       // fixture.json has "expect_error": krun must refuse the file
+    bool expect_divergence = false;  // "expect_divergence": broken weights, outputs must differ
+};
+
+// Every fixture, sorted by name (none when the folder is absent).
+std::vector<Fixture> fixtures();
+// The fixture called `name`.
+Fixture fixture(const std::string & name);
+// The .npy files at `paths`, read.
+std::vector<Tensor> read_all(const std::vector<std::string> & paths);
+
 void write_file(const std::string & path, const std::string & bytes);
 std::string read_file(const std::string & path);
 

@@ -8,19 +8,6 @@ using namespace krun;
 using namespace krun::test;
 using Catch::Contains;
 
-namespace {
-
-std::string run_error(const Model & model, const std::vector<Tensor> & inputs) {
-    try {
-        model.run(inputs);
-    } catch (const Error & e) {
-        return e.what();
-    }
-    return "";
-}
-
-}  // namespace
-
 TEST_CASE("errors: model.json problems", "[errors]") {
     TempDir dir;
     Json doc = dense_model_document(dir);

@@ -179,24 +179,6 @@ std::string expand_marker(std::string text) {
     return text;
 }
 
-std::string npy_error(const std::string & path) {
-    try {
-        read_npy(path);
-    } catch (const Error & e) {
-        return e.what();
-    }
-    return "";
-}
-
-std::string run_error(const Model & model, const std::vector<Tensor> & inputs) {
-    try {
-        model.run(inputs);
-    } catch (const Error & e) {
-        return e.what();
-    }
-    return "";
-}
-
 int cli_exit(const std::string & args, const std::string & out) {
     const int status = std::system((std::string(KRUN_CLI) + " " + args + " >" + out + " 2>&1").c_str());
     REQUIRE(WIFEXITED(status));

@@ -17,15 +17,6 @@ std::string bytes_of(const std::vector<T> & values) {
     return std::string(reinterpret_cast<const char *>(values.data()), values.size() * sizeof(T));
 }
 
-std::string read_error(const std::string & path) {
-    try {
-        read_npy(path);
-    } catch (const Error & e) {
-        return e.what();
-    }
-    return "";
-}
-
 }  // namespace
 
 TEST_CASE("npy: float32 and int32 round trips keep shape and values", "[npy]") {
@@ -95,43 +86,43 @@ TEST_CASE("npy: bad files give an error naming the file and the problem", "[npy]
 
     SECTION("Fortran order") {
         write_file(path, npy_file("<f4", "(2, 2)", good_data, "True"));
-        CHECK_THAT(read_error(path), Catch::Contains("Fortran-order") && Catch::Contains(path));
+        CHECK_THAT(npy_error(path), Catch::Contains("Fortran-order") && Catch::Contains(path));
     }
     SECTION("bad magic") {
         std::string bytes = npy_file("<f4", "(2, 2)", good_data);
         bytes[1] = 'X';
         write_file(path, bytes);
-        CHECK_THAT(read_error(path), Catch::Contains("bad magic") && Catch::Contains(path));
+        CHECK_THAT(npy_error(path), Catch::Contains("bad magic") && Catch::Contains(path));
     }
     SECTION("not a .npy file at all") {
         write_file(path, "hello");
-        CHECK_THAT(read_error(path), Catch::Contains("bad magic"));
+        CHECK_THAT(npy_error(path), Catch::Contains("bad magic"));
     }
     SECTION("truncated data") {
         write_file(path, npy_file("<f4", "(2, 2)", good_data.substr(0, 12)));
-        CHECK_THAT(read_error(path), Catch::Contains("truncated .npy data") && Catch::Contains(path));
+        CHECK_THAT(npy_error(path), Catch::Contains("truncated .npy data") && Catch::Contains(path));
     }
     SECTION("a huge shape on a small file is refused before allocating") {
         write_file(path, npy_file("<f4", "(100000, 100000, 100000)", good_data));
-        CHECK_THAT(read_error(path), Catch::Contains("truncated .npy data"));
+        CHECK_THAT(npy_error(path), Catch::Contains("truncated .npy data"));
     }
     SECTION("truncated header") {
         write_file(path, npy_file("<f4", "(2, 2)", good_data).substr(0, 30));
-        CHECK_THAT(read_error(path), Catch::Contains("truncated .npy header"));
+        CHECK_THAT(npy_error(path), Catch::Contains("truncated .npy header"));
     }
     SECTION("unsupported dtype") {
         write_file(path, npy_file("<f2", "(2,)", good_data.substr(0, 4)));
-        CHECK_THAT(read_error(path), Catch::Contains("unsupported .npy dtype") && Catch::Contains("<f2"));
+        CHECK_THAT(npy_error(path), Catch::Contains("unsupported .npy dtype") && Catch::Contains("<f2"));
     }
     SECTION("big-endian") {
         write_file(path, npy_file(">f4", "(4,)", good_data));
-        CHECK_THAT(read_error(path), Catch::Contains("unsupported .npy dtype"));
+        CHECK_THAT(npy_error(path), Catch::Contains("unsupported .npy dtype"));
     }
     SECTION("int64 value out of int32 range") {
         write_file(path, npy_file("<i8", "(1,)", bytes_of(std::vector<int64_t>{int64_t(1) << 40})));
-        CHECK_THAT(read_error(path), Catch::Contains("does not fit in int32"));
+        CHECK_THAT(npy_error(path), Catch::Contains("does not fit in int32"));
     }
     SECTION("missing file") {
-        CHECK_THAT(read_error(dir / "absent.npy"), Catch::Contains("cannot open file") && Catch::Contains("absent.npy"));
+        CHECK_THAT(npy_error(dir / "absent.npy"), Catch::Contains("cannot open file") && Catch::Contains("absent.npy"));
     }
 }

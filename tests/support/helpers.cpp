@@ -165,4 +165,22 @@ std::vector<Tensor> read_all(const std::vector<std::string> & paths) {
     return tensors;
 }
 
+std::string run_error(const Model & model, const std::vector<Tensor> & inputs) {
+    try {
+        model.run(inputs);
+    } catch (const Error & e) {
+        return e.what();
+    }
+    return "";
+}
+
+std::string npy_error(const std::string & path) {
+    try {
+        read_npy(path);
+    } catch (const Error & e) {
+        return e.what();
+    }
+    return "";
+}
+
 }  // namespace krun::test

@@ -48,6 +48,11 @@ Fixture fixture(const std::string & name);
 // The .npy files at `paths`, read.
 std::vector<Tensor> read_all(const std::vector<std::string> & paths);
 
+// The message of the krun::Error that running `model` on `inputs` / reading the .npy file at
+// `path` throws, or "" when it succeeds.
+std::string run_error(const Model & model, const std::vector<Tensor> & inputs);
+std::string npy_error(const std::string & path);
+
 void write_file(const std::string & path, const std::string & bytes);
 std::string read_file(const std::string & path);
 

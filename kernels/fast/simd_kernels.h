@@ -130,27 +130,63 @@ template <class Arch>
     }
 }
 
+// How a kernel applies its epilogue's activation in registers, fixed at compile time so that the
+// store loops of the GEMM tiles and the depthwise kernel carry no per-vector switch: not at all
+// (linear), as a clamp (relu, relu6, hard tanh), or through activate() (any other).
+enum class Act { Linear, Clamp, Switch };
+
+// The bounds of an activation of the clamp family, as min(max(x, lo), hi).
+struct ClampBounds {
+    float lo, hi;
+};
+ClampBounds clamp_bounds(Unary op) {
+    constexpr float inf = std::numeric_limits<float>::infinity();
+    if (op == Unary::Relu) return {0.f, inf};
+    if (op == Unary::Relu6) return {0.f, 6.f};
+    return {-1.f, 1.f};  // HardTanh
+}
+
+// Calls body(std::integral_constant<Act, ...>) with the Act of epilogue e.
+template <class Body>
+void with_act(const Epilogue & e, const Body & body) {
+    switch (e.activation.op) {
+    case Unary::Linear: return body(std::integral_constant<Act, Act::Linear>());
+    case Unary::Relu: case Unary::Relu6: case Unary::HardTanh: return body(std::integral_constant<Act, Act::Clamp>());
+    default: return body(std::integral_constant<Act, Act::Switch>());
+    }
+}
+
 // Writes finished output values: put() stores activation(x) (+ residual) when the activation has
 // a vector form, else x; finish() then applies the reference epilogue to the run put() wrote.
-template <class Arch>
+template <class Arch, Act A>
 class OutputWriter {
 public:
-    explicit OutputWriter(const Epilogue & e) : epilogue_(e), in_registers_(has_vector_form(e.activation.op)) {}
+    explicit OutputWriter(const Epilogue & e)
+        : epilogue_(e), in_registers_(has_vector_form(e.activation.op)), bounds_(clamp_bounds(e.activation.op)) {}
 
+    // Full: count is the lane count (no masked load or store).
+    template <bool Full = false>
     [[gnu::always_inline]] void put(Vec<Arch> x, float * y, const float * residual, int64_t count) const {
-        if (in_registers_) {
-            x = activate<Arch>(epilogue_.activation, x);
-            if (residual) x += load_n<Arch>(residual, count);
-        }
-        store_n<Arch>(y, x, count);
+        if constexpr (A == Act::Clamp) x = clamp<Arch>(x, bounds_.lo, bounds_.hi);
+        if constexpr (A == Act::Switch)
+            if (in_registers_) x = activate<Arch>(epilogue_.activation, x);
+        if (residual && (A != Act::Switch || in_registers_)) x += load<Full>(residual, count);
+        if constexpr (Full) x.store_unaligned(y);
+        else store_n<Arch>(y, x, count);
+    }
+    template <bool Full = false>
+    [[gnu::always_inline]] static Vec<Arch> load(const float * p, int64_t count) {
+        if constexpr (Full) return Vec<Arch>::load_unaligned(p);
+        else return load_n<Arch>(p, count);
     }
     void finish(float * y, const float * residual, int64_t n) const {
-        if (!in_registers_) ref::epilogue(epilogue_, y, residual, n);
+        if (A == Act::Switch && !in_registers_) ref::epilogue(epilogue_, y, residual, n);
     }
 
 private:
     const Epilogue & epilogue_;
     bool in_registers_;
+    ClampBounds bounds_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -183,22 +219,23 @@ struct Gemm {
         }
     }
 
+    template <Act A>
     struct Output {
         float * c;
         int64_t ldc;
         const float * bias;      // at the tile's first column, or null
         const float * residual;  // at the tile's first element, or null
         bool accumulate;
-        const OutputWriter<Arch> * writer;
+        const OutputWriter<Arch, A> * writer;
     };
 
     // One tile of Rows x (Vectors * kLanes) outputs, `cols` of them stored. a_rows holds
     // segments * Rows pointers, run s of row r at a_rows[s * Rows + r]. Small tiles (few rows,
     // e.g. a Dense layer at batch 1) keep two sets of sums, over even and odd k, so that more
     // FMAs are in flight than one set of registers allows.
-    template <int Rows, int Vectors>
+    template <int Rows, int Vectors, Act A>
     static void tile(const float * const * a_rows, int64_t segments, int64_t seg_len, const float * b, int64_t b_stride,
-                     const Output & out, int64_t cols) {
+                     const Output<A> & out, int64_t cols) {
         using V = Vec<Arch>;
         constexpr int kSets = Rows * Vectors < 6 ? 2 : 1;
         V acc[kSets][Rows][Vectors];
@@ -234,30 +271,40 @@ struct Gemm {
             for (int r = 0; r < Rows; ++r)
 #pragma GCC unroll 4
                 for (int v = 0; v < Vectors; ++v) acc[0][r][v] += acc[kSets - 1][r][v];
+        if (cols == Vectors * kLanes) store<Rows, Vectors, true>(acc[0], out, cols);
+        else store<Rows, Vectors, false>(acc[0], out, cols);
+    }
+
+    // Adds the bias (and C when accumulating), then writes the tile through the epilogue.
+    template <int Rows, int Vectors, bool Full, Act A>
+    [[gnu::always_inline]] static void store(const Vec<Arch> (&acc)[Rows][Vectors], const Output<A> & out, int64_t cols) {
+        using W = OutputWriter<Arch, A>;
 #pragma GCC unroll 16
         for (int r = 0; r < Rows; ++r) {
             float * c = out.c + r * out.ldc;
             const float * residual = out.residual ? out.residual + r * out.ldc : nullptr;
 #pragma GCC unroll 4
             for (int v = 0; v < Vectors; ++v) {
-                const int64_t count = std::min(kLanes, cols - v * kLanes);
-                V x = acc[0][r][v];
-                if (out.accumulate) x = load_n<Arch>(c + v * kLanes, count) + x;
-                if (out.bias) x += load_n<Arch>(out.bias + v * kLanes, count);
-                out.writer->put(x, c + v * kLanes, residual ? residual + v * kLanes : nullptr, count);
+                const int64_t count = Full ? kLanes : std::min(kLanes, cols - v * kLanes);
+                Vec<Arch> x = acc[r][v];
+                if (out.accumulate) x = W::template load<Full>(c + v * kLanes, count) + x;
+                if (out.bias) x += W::template load<Full>(out.bias + v * kLanes, count);
+                out.writer->template put<Full>(x, c + v * kLanes, residual ? residual + v * kLanes : nullptr, count);
             }
             out.writer->finish(c, residual, cols);
         }
     }
 
-    using TileFn = void (*)(const float * const *, int64_t, int64_t, const float *, int64_t, const Output &, int64_t);
+    template <Act A>
+    using TileFn = void (*)(const float * const *, int64_t, int64_t, const float *, int64_t, const Output<A> &, int64_t);
 
-    template <size_t... R>
-    static constexpr std::array<std::array<TileFn, 2>, sizeof...(R)> tile_table(std::index_sequence<R...>) {
-        return {{{tile<R + 1, 1>, tile<R + 1, 2>}...}};
+    template <Act A, size_t... R>
+    static constexpr std::array<std::array<TileFn<A>, 2>, sizeof...(R)> tile_table(std::index_sequence<R...>) {
+        return {{{tile<R + 1, 1, A>, tile<R + 1, 2, A>}...}};
     }
-    // tiles[rows - 1][vectors - 1]
-    static constexpr std::array<std::array<TileFn, 2>, kRows> tiles = tile_table(std::make_index_sequence<kRows>());
+    // tiles<A>[rows - 1][vectors - 1]
+    template <Act A>
+    static constexpr std::array<std::array<TileFn<A>, 2>, kRows> tiles = tile_table<A>(std::make_index_sequence<kRows>());
 
     struct Problem {
         int64_t m = 0, n = 0, segments = 1, seg_len = 0;
@@ -280,11 +327,11 @@ struct Gemm {
     // fill_row(i, slot, pointers, stride) writes the `segments` run pointers of A row i at
     // pointers[s * stride]; slot (< chunk_rows(k)) is the row's place in the current pass, for a
     // fill_row that copies rows into a buffer of its own.
-    template <class FillRow>
+    template <Act A, class FillRow>
     static void run_block(const Problem & g, const FillRow & fill_row, int64_t row_begin, int64_t row_end,
                           int64_t panel_begin, int64_t panel_end) {
         const int64_t k = g.segments * g.seg_len;
-        const OutputWriter<Arch> writer(*g.epilogue);
+        const OutputWriter<Arch, A> writer(*g.epilogue);
         const int64_t chunk_rows = Gemm::chunk_rows(k);
         const float ** pointers = scratch_pointers(chunk_rows * g.segments);
 
@@ -317,10 +364,10 @@ struct Gemm {
                 else if (panel == last_panel && tail_panel) b = tail_panel, b_stride = vectors * kLanes;
                 for (int64_t t0 = i0; t0 < i1; t0 += kRows) {
                     const int64_t rows = std::min<int64_t>(kRows, i1 - t0);
-                    const Output out{g.c + t0 * g.ldc + j0, g.ldc, g.bias ? g.bias + j0 : nullptr,
+                    const Output<A> out{g.c + t0 * g.ldc + j0, g.ldc, g.bias ? g.bias + j0 : nullptr,
                                      g.epilogue->residual ? g.epilogue->residual + t0 * g.ldc + j0 : nullptr,
                                      g.accumulate, &writer};
-                    tiles[rows - 1][vectors - 1](pointers + (t0 - i0) * g.segments, g.segments, g.seg_len, b, b_stride,
+                    tiles<A>[rows - 1][vectors - 1](pointers + (t0 - i0) * g.segments, g.segments, g.seg_len, b, b_stride,
                                                  out, cols);
                 }
             }
@@ -335,13 +382,16 @@ struct Gemm {
         const int64_t panels = (g.n + kPanel - 1) / kPanel, row_tiles = (g.m + kRows - 1) / kRows;
         const bool split_panels = (g.n > g.m && panels > 1) || row_tiles == 1;
         const int threads = threads_for(g.m * g.n * g.segments * g.seg_len, split_panels ? panels : row_tiles);
-        run_parallel(threads, [&](int t, int count) {
-            if (split_panels) {
-                run_block(g, fill_row, 0, g.m, panels * t / count, panels * (t + 1) / count);
-            } else {
-                const int64_t begin = row_tiles * t / count * kRows, end = std::min(g.m, row_tiles * (t + 1) / count * kRows);
-                run_block(g, fill_row, begin, end, 0, panels);
-            }
+        with_act(*g.epilogue, [&](auto act) {
+            run_parallel(threads, [&](int t, int count) {
+                if (split_panels) {
+                    run_block<act()>(g, fill_row, 0, g.m, panels * t / count, panels * (t + 1) / count);
+                } else {
+                    const int64_t begin = row_tiles * t / count * kRows;
+                    const int64_t end = std::min(g.m, row_tiles * (t + 1) / count * kRows);
+                    run_block<act()>(g, fill_row, begin, end, 0, panels);
+                }
+            });
         });
     }
 };
@@ -427,78 +477,94 @@ void conv2d(const Conv2dArgs & a) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Depthwise convolution (depth multiplier 1), vectors along channels. Each output pixel first
-// looks up the input pixel of each kernel tap (a row of zeros where the tap falls in the padding),
-// then sweeps its channels: Vectors runs of one vector at a time, each run's taps summed in its
-// own register, reading input and kernel contiguously. Taps is the number of taps when fixed at
-// compile time (9 or 25: the loop is unrolled), 0 for any kernel.
-template <class Arch, int Taps, int Vectors, bool Partial>
-[[gnu::always_inline]] inline void depthwise_channels(const float * const * taps, int64_t tap_count, const Conv2dArgs & a,
-                                                      int64_t c0, int64_t count, float * out, const float * residual,
-                                                      const OutputWriter<Arch> & writer) {
+// Depthwise convolution (depth multiplier 1), vectors along channels. An output row is computed in
+// blocks of P pixels (4 where every tap lies inside the input row, else 1); a block sweeps its
+// channels one vector at a time, the P sums in registers (independent chains of FMAs), each tap's
+// weight vector loaded once for the P pixels. Taps is the kernel size when fixed at compile time
+// (3x3 or 5x5: the tap loops unrolled), 0 for any other.
+template <class Arch, Act A, int Taps, int P>
+void depthwise_block(const Conv2dArgs & a, const float * const * in_rows, int64_t ox, bool inside, float * out,
+                     const float * residual, const OutputWriter<Arch, A> & writer) {
     using V = Vec<Arch>;
+    using W = OutputWriter<Arch, A>;
     constexpr int64_t lanes = V::size;
-    const int64_t channels = a.in_channels, taps_n = Taps ? Taps : tap_count;
-    auto load = [count](const float * p) { return Partial ? load_n<Arch>(p, count) : V::load_unaligned(p); };
-    V acc[Vectors];
-    for (int v = 0; v < Vectors; ++v) acc[v] = a.bias ? load(a.bias + c0 + v * lanes) : V(0.f);
-    for (int64_t t = 0; t < taps_n; ++t) {
-        const float * in = taps[t] + c0;
-        const float * w = a.kernel + t * channels + c0;
-        for (int v = 0; v < Vectors; ++v) acc[v] = xsimd::fma(load(in + v * lanes), load(w + v * lanes), acc[v]);
-    }
-    for (int v = 0; v < Vectors; ++v) {
-        const int64_t c = c0 + v * lanes;
-        writer.put(acc[v], out + c, residual ? residual + c : nullptr, count);
-    }
+    constexpr int kSide = Taps == 9 ? 3 : Taps == 25 ? 5 : 0;
+    const int64_t kh = kSide ? kSide : a.kernel_h, kw = kSide ? kSide : a.kernel_w;
+    // Locals, so that the stores below do not make the compiler reload them.
+    const int64_t channels = a.in_channels, pixel_step = a.stride_w * channels, tap_step = a.dilation_w * channels;
+    const int64_t ix0 = ox * a.stride_w - a.pad_left, in_w = a.in_w, dilation = a.dilation_w;
+    const float * const kernel = a.kernel;
+    const float * const bias_values = a.bias;
+    const float * rows[kSide ? kSide : 16];  // the window's input rows at ix0, null in the padding
+    const bool few_rows = kh <= 16;
+    for (int64_t ky = 0; few_rows && ky < kh; ++ky) rows[ky] = in_rows[ky] ? in_rows[ky] + ix0 * channels : nullptr;
+
+    auto channel_vector = [&](int64_t c0, auto full) {
+        constexpr bool Full = decltype(full)::value;
+        const int64_t count = Full ? lanes : channels - c0;
+        V acc[P];
+        const V bias = bias_values ? W::template load<Full>(bias_values + c0, count) : V(0.f);
+        for (int p = 0; p < P; ++p) acc[p] = bias;
+        for (int64_t ky = 0; ky < kh; ++ky) {
+            const float * row = few_rows ? rows[ky] : in_rows[ky] ? in_rows[ky] + ix0 * channels : nullptr;
+            if (!row) continue;
+            for (int64_t kx = 0; kx < kw; ++kx) {
+                if (!inside && (ix0 + kx * dilation < 0 || ix0 + kx * dilation >= in_w)) continue;
+                const V w = W::template load<Full>(kernel + (ky * kw + kx) * channels + c0, count);
+                const float * tap = row + kx * tap_step + c0;
+                for (int p = 0; p < P; ++p) acc[p] = xsimd::fma(W::template load<Full>(tap + p * pixel_step, count), w, acc[p]);
+            }
+        }
+        for (int p = 0; p < P; ++p) {
+            const int64_t at = (ox + p) * channels + c0;
+            writer.template put<Full>(acc[p], out + at, residual ? residual + at : nullptr, count);
+        }
+    };
+    int64_t c0 = 0;
+    for (; c0 + lanes <= channels; c0 += lanes) channel_vector(c0, std::true_type());
+    if (c0 < channels) channel_vector(c0, std::false_type());
 }
 
-template <class Arch, int Taps>
-void depthwise_pixel(const float * const * taps, const Conv2dArgs & a, float * out, const float * residual,
-                     const OutputWriter<Arch> & writer) {
-    constexpr int64_t lanes = Vec<Arch>::size;
-    const int64_t tap_count = a.kernel_h * a.kernel_w, channels = a.in_channels;
-    int64_t c0 = 0;
-    for (; c0 + 4 * lanes <= channels; c0 += 4 * lanes)
-        depthwise_channels<Arch, Taps, 4, false>(taps, tap_count, a, c0, lanes, out, residual, writer);
-    for (; c0 + lanes <= channels; c0 += lanes)
-        depthwise_channels<Arch, Taps, 1, false>(taps, tap_count, a, c0, lanes, out, residual, writer);
-    if (c0 < channels)
-        depthwise_channels<Arch, Taps, 1, true>(taps, tap_count, a, c0, channels - c0, out, residual, writer);
+template <class Arch, Act A, int Taps>
+void depthwise_rows(const Conv2dArgs & a, int64_t row_begin, int64_t row_end) {
+    constexpr int kBlock = 4;
+    const OutputWriter<Arch, A> writer(a.epilogue);
+    const int64_t row_elems = a.out_w * a.in_channels, in_row_elems = a.in_w * a.in_channels;
+    // Output pixels [ox_begin, ox_end) have every tap inside the input row.
+    const int64_t ox_begin = std::min(a.out_w, (a.pad_left + a.stride_w - 1) / a.stride_w);
+    const int64_t last_start = a.in_w - 1 - (a.kernel_w - 1) * a.dilation_w + a.pad_left;  // times stride_w
+    const int64_t ox_end = last_start < 0 ? ox_begin : std::clamp(last_start / a.stride_w + 1, ox_begin, a.out_w);
+    const float ** in_rows = scratch_pointers(a.kernel_h);
+    for (int64_t row = row_begin; row < row_end; ++row) {
+        const int64_t image = row / a.out_h, oy = row % a.out_h;
+        for (int64_t ky = 0; ky < a.kernel_h; ++ky) {
+            const int64_t iy = oy * a.stride_h - a.pad_top + ky * a.dilation_h;
+            in_rows[ky] = iy >= 0 && iy < a.in_h ? a.input + (image * a.in_h + iy) * in_row_elems : nullptr;
+        }
+        float * out = a.output + row * row_elems;
+        const float * residual = a.epilogue.residual ? a.epilogue.residual + row * row_elems : nullptr;
+        int64_t ox = 0;
+        for (; ox < ox_begin; ++ox) depthwise_block<Arch, A, Taps, 1>(a, in_rows, ox, false, out, residual, writer);
+        for (; ox + kBlock <= ox_end; ox += kBlock)
+            depthwise_block<Arch, A, Taps, kBlock>(a, in_rows, ox, true, out, residual, writer);
+        for (; ox < ox_end; ++ox) depthwise_block<Arch, A, Taps, 1>(a, in_rows, ox, true, out, residual, writer);
+        for (; ox < a.out_w; ++ox) depthwise_block<Arch, A, Taps, 1>(a, in_rows, ox, false, out, residual, writer);
+        writer.finish(out, residual, row_elems);
+    }
 }
 
 template <class Arch>
 void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
     const Conv2dArgs & a = d.geometry;
     if (d.depth_multiplier != 1) return threaded::depthwise_conv2d(d);
-    const OutputWriter<Arch> writer(a.epilogue);
-    const int64_t rows = a.batch * a.out_h, row_elems = a.out_w * a.in_channels, in_row_elems = a.in_w * a.in_channels;
-    const int64_t tap_count = a.kernel_h * a.kernel_w;
-    auto pixel_kernel = tap_count == 9 ? depthwise_pixel<Arch, 9> : tap_count == 25 ? depthwise_pixel<Arch, 25>
-                                                                                    : depthwise_pixel<Arch, 0>;
-    const int threads = threads_for(rows * row_elems * tap_count, rows);
-    run_parallel(threads, [&](int t, int count) {
-        const float * zero_row = zeros(in_row_elems);
-        const float ** taps = scratch_pointers(tap_count);
-        for (int64_t row = rows * t / count; row < rows * (t + 1) / count; ++row) {
-            const int64_t image = row / a.out_h, oy = row % a.out_h;
-            float * out = a.output + row * row_elems;
-            const float * residual = a.epilogue.residual ? a.epilogue.residual + row * row_elems : nullptr;
-            for (int64_t ox = 0; ox < a.out_w; ++ox) {
-                for (int64_t ky = 0; ky < a.kernel_h; ++ky) {
-                    const int64_t iy = oy * a.stride_h - a.pad_top + ky * a.dilation_h;
-                    const bool row_inside = iy >= 0 && iy < a.in_h;
-                    const float * in_row = a.input + (image * a.in_h + iy) * in_row_elems;
-                    for (int64_t kx = 0; kx < a.kernel_w; ++kx) {
-                        const int64_t ix = ox * a.stride_w - a.pad_left + kx * a.dilation_w;
-                        taps[ky * a.kernel_w + kx] = row_inside && ix >= 0 && ix < a.in_w ? in_row + ix * a.in_channels : zero_row;
-                    }
-                }
-                const int64_t at = ox * a.in_channels;
-                pixel_kernel(taps, a, out + at, residual ? residual + at : nullptr, writer);
-            }
-            writer.finish(out, residual, row_elems);
-        }
+    const int64_t rows = a.batch * a.out_h, taps = a.kernel_h * a.kernel_w;
+    const int threads = threads_for(rows * a.out_w * a.in_channels * taps, rows);
+    with_act(a.epilogue, [&](auto act) {
+        const bool square = a.kernel_h == a.kernel_w;
+        auto sweep = square && taps == 9 ? depthwise_rows<Arch, act(), 9>
+                     : square && taps == 25 ? depthwise_rows<Arch, act(), 25>
+                                            : depthwise_rows<Arch, act(), 0>;
+        run_parallel(threads, [&](int t, int count) { sweep(a, rows * t / count, rows * (t + 1) / count); });
     });
 }
 

@@ -103,6 +103,7 @@ bool has_vector_form(Unary op) {
     switch (op) {
     case Unary::Linear: case Unary::Relu: case Unary::Relu6: case Unary::HardSigmoidKeras2:
     case Unary::HardSigmoidKeras3: case Unary::HardSilu: case Unary::LeakyRelu: case Unary::HardTanh:
+    case Unary::Sigmoid: case Unary::Tanh: case Unary::Swish:
         return true;
     default: return false;
     }
@@ -114,7 +115,14 @@ template <class Arch>
     return xsimd::select(x <= Vec<Arch>(lo), Vec<Arch>(lo), xsimd::select(x >= Vec<Arch>(hi), Vec<Arch>(hi), x));
 }
 
-// The reference formulas of kernels/ref/unary.cpp, same operations in the same order.
+// 1 / (1 + e^-x) with xsimd's exp, within a few ulps of libm's (tests/support/tolerance.h).
+template <class Arch>
+[[gnu::always_inline]] inline Vec<Arch> sigmoid(Vec<Arch> x) {
+    return Vec<Arch>(1.f) / (Vec<Arch>(1.f) + xsimd::exp(-x));
+}
+
+// The reference formulas of kernels/ref/unary.cpp, same operations in the same order; sigmoid,
+// tanh and swish use xsimd's exp and tanh instead of libm's.
 template <class Arch>
 [[gnu::always_inline]] inline Vec<Arch> activate(const UnaryArgs & f, Vec<Arch> x) {
     using V = Vec<Arch>;
@@ -126,6 +134,9 @@ template <class Arch>
     case Unary::HardSilu: return x * (clamp(x + V(3.f), 0.f, 6.f) / V(6.f));
     case Unary::LeakyRelu: return xsimd::select(x >= V(0.f), x, V(f.alpha) * x);
     case Unary::HardTanh: return clamp(x, -1.f, 1.f);
+    case Unary::Sigmoid: return sigmoid<Arch>(x);
+    case Unary::Tanh: return xsimd::tanh(x);
+    case Unary::Swish: return x * sigmoid<Arch>(x);
     default: return x;
     }
 }

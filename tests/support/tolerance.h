@@ -17,6 +17,13 @@ constexpr double kModelRtol = 1e-3;
 // most 1.5 (hard-swish) and add a rounding or two, hence 4 * 2^-24 per term.
 constexpr double kFastSumRtolPerTerm = 4.0 / (1 << 24);
 
+// Fast sigmoid, tanh and swish (xsimd's vector exp and tanh) vs the reference (libm): within 2
+// ulps each, plus the roundings of 1 / (1 + e) and x * s; and the vector exp overflows a little
+// before libm's, so sigmoid(x < -88.37) gives 0 where libm gives a value below 1e-38 (and
+// swish, x times that, below 1e-36).
+constexpr double kFastTranscendentalAtol = 1e-35;
+constexpr double kFastTranscendentalRtol = 6.0 / (1 << 24);
+
 // The fast path (folded BatchNormalization, fused epilogues) against the reference kernels on the
 // same input: folding rounds w * gamma / sqrt(var + eps) once instead of normalizing each output,
 // a few float32 ulps per layer that grow through ~50 layers of a MobileNet; far below kModel*.

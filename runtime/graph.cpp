@@ -61,6 +61,7 @@ int64_t nested_call_index(const LayerEntry & entry, int64_t node, bool list_refs
 class MaskCombine : public Layer {
 public:
     explicit MaskCombine(bool any) : Layer(any ? "mask_or" : "mask_and", "MaskCombine"), any_(any) {}
+    bool per_sample(const std::vector<Spec> &) const override { return true; }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
         Shape out = inputs.at(0).shape;

@@ -123,9 +123,19 @@ private:
         std::vector<Tensor> values;                       // views into the arena; the constants
         std::vector<std::vector<const Tensor *>> inputs;  // per node, into `values`
         std::vector<std::vector<Tensor>> outputs;         // per node, views of its output values
+        bool per_sample = false;  // every node says so, and inputs and outputs have one sample
     };
     std::unique_ptr<RunState> plan(const std::vector<Shape> & input_shapes) const;
-    std::unique_ptr<RunState> take_state(const std::vector<Tensor> & inputs) const;
+    // A state planned for the inputs' shapes (with one sample: their first dimension 1), from
+    // the pool when one is there (without allocating), else newly planned.
+    std::unique_ptr<RunState> take_state(const std::vector<Tensor> & inputs, bool one_sample) const;
+    // Copies `count` elements of `given` from element `offset` into the state's input i, with
+    // the Keras casts between float32 and int32.
+    void load_input(RunState & state, size_t i, const Tensor & given, int64_t offset, int64_t count) const;
+    void execute(RunState & state, const NodeObserver & observer) const;
+    // run() of a batch whose graph computes every sample alone: one sample at a time, on the
+    // plan for one sample (whose activations stay in cache). Empty when the graph cannot.
+    std::vector<Tensor> run_by_sample(const std::vector<Tensor> & inputs) const;
     void give_back(std::unique_ptr<RunState> state) const;
     mutable std::mutex pool_mutex_;
     mutable std::vector<std::unique_ptr<RunState>> pool_;

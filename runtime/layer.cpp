@@ -48,4 +48,10 @@ void Layer::check_float_input(const std::vector<Spec> & inputs, size_t i, int64_
                min_rank == max_rank ? std::to_string(min_rank) : cat(min_rank, " to ", max_rank));
 }
 
+bool spares_batch_axis(const std::vector<int64_t> & axes, int64_t rank) {
+    for (int64_t a : axes)
+        if (a == 0 || a + rank == 0) return false;
+    return true;
+}
+
 }  // namespace krun

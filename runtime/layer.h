@@ -87,6 +87,11 @@ public:
     // memory without zeroing it first (a measurable share of a MobileNet run).
     virtual bool writes_every_output() const { return false; }
 
+    // True when, for inputs of these specs, sample i of every output (index i along axis 0) is
+    // computed from sample i of the inputs alone (constants aside): the graph may then run a batch
+    // one sample at a time, its activations staying in cache. False unless the layer says so.
+    virtual bool per_sample(const std::vector<Spec> & inputs) const { return false; }
+
     // Called once after binding, before the first infer(): checks that every weight is bound.
     // Layers that pack weights or hand them to an inner layer override it (and call this one).
     virtual void prepare();
@@ -159,6 +164,9 @@ private:
 };
 
 using LayerFactory = std::unique_ptr<Layer> (*)(const LayerDesc &);
+
+// True when none of `axes` (negative: counted from the end) is axis 0 of a tensor of `rank`.
+bool spares_batch_axis(const std::vector<int64_t> & axes, int64_t rank);
 
 // Builds the layer for desc.class_name (the registry), or throws naming the layer and class.
 std::unique_ptr<Layer> make_layer(const LayerDesc & desc);

@@ -41,12 +41,18 @@ std::unique_ptr<Graph::RunState> Graph::plan(const std::vector<Shape> & input_sh
     for (size_t i = 0; i < input_values_.size(); ++i) spec[input_values_[i]] = {input_shapes[i], inputs_[i].dtype};
     for (const auto & [id, tensor] : constants_) spec[id] = {tensor.shape(), tensor.dtype()};
     std::vector<Spec> in_specs;
+    auto one_sample = [&](int v) { return !spec[v].shape.empty() && spec[v].shape[0] == 1; };
+    state->per_sample = std::all_of(input_values_.begin(), input_values_.end(), one_sample);
     for (const Node & node : nodes_) {
         in_specs.clear();
         for (int v : node.inputs) in_specs.push_back(spec[v]);
         const std::vector<Spec> out = node.layer->infer(in_specs);
         for (size_t o = 0; o < out.size(); ++o) spec[node.outputs[o]] = out[o];
+        state->per_sample = state->per_sample && node.layer->per_sample(in_specs);
     }
+    state->per_sample = state->per_sample && std::all_of(output_values_.begin(), output_values_.end(), [&](int v) {
+        return one_sample(v) && !constants_.count(v);
+    });
 
     // First fit in address order among the values alive at each node.
     struct Block {
@@ -111,20 +117,30 @@ int64_t Graph::arena_bytes(const std::vector<Shape> & input_shapes) const {
     }
 }
 
-std::unique_ptr<Graph::RunState> Graph::take_state(const std::vector<Tensor> & inputs) const {
+std::unique_ptr<Graph::RunState> Graph::take_state(const std::vector<Tensor> & inputs, bool one_sample) const {
+    auto planned_for = [&](const RunState & state) {
+        for (size_t i = 0; i < inputs.size(); ++i) {
+            const Shape & planned = state.input_shapes[i], & given = inputs[i].shape();
+            if (planned.size() != given.size()) return false;
+            for (size_t d = 0; d < given.size(); ++d)
+                if (planned[d] != (one_sample && d == 0 ? 1 : given[d])) return false;
+        }
+        return true;
+    };
     {
         std::lock_guard<std::mutex> lock(pool_mutex_);
         for (auto it = pool_.begin(); it != pool_.end(); ++it) {
-            bool same = true;
-            for (size_t i = 0; same && i < inputs.size(); ++i) same = (*it)->input_shapes[i] == inputs[i].shape();
-            if (!same) continue;
+            if (!planned_for(**it)) continue;
             std::unique_ptr<RunState> state = std::move(*it);
             pool_.erase(it);
             return state;
         }
     }
     std::vector<Shape> shapes;
-    for (const Tensor & t : inputs) shapes.push_back(t.shape());
+    for (const Tensor & t : inputs) {
+        shapes.push_back(t.shape());
+        if (one_sample) shapes.back()[0] = 1;
+    }
     return plan(shapes);
 }
 
@@ -132,6 +148,67 @@ void Graph::give_back(std::unique_ptr<RunState> state) const {
     std::lock_guard<std::mutex> lock(pool_mutex_);
     if (pool_.size() == kPooledStates) pool_.erase(pool_.begin());  // the oldest
     pool_.push_back(std::move(state));
+}
+
+void Graph::load_input(RunState & state, size_t i, const Tensor & given, int64_t offset, int64_t count) const {
+    const TensorInfo & info = inputs_[i];
+    Tensor & value = state.values[input_values_[i]];
+    if (given.dtype() == info.dtype) {
+        std::memcpy(value.storage_.get(), given.storage_.get() + offset, count * 4);
+        return;
+    }
+    // Keras casts: integer inputs (Embedding indices) truncate floats; float inputs take ints.
+    for (int64_t e = 0; e < count; ++e) {
+        if (info.dtype == DType::Int32) {
+            const float f = given.data()[offset + e];
+            KRUN_CHECK(f == f && f > -2147483648.f && f < 2147483648.f, "input ", i, " ('", info.name, "'): value ", f,
+                       " cannot be converted to int32");
+            value.data_i32()[e] = static_cast<int32_t>(f);
+        } else {
+            value.data()[e] = static_cast<float>(given.data_i32()[offset + e]);
+        }
+    }
+}
+
+void Graph::execute(RunState & state, const NodeObserver & observer) const {
+    const Kernels & kernels = *kernels_;
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+        if (!nodes_[n].layer->writes_every_output())
+            for (Tensor & out : state.outputs[n]) std::memset(out.storage_.get(), 0, out.size() * 4);
+        nodes_[n].layer->run(state.inputs[n], state.outputs[n], kernels);
+        if (observer) observer(n, state.outputs[n]);
+    }
+}
+
+std::vector<Tensor> Graph::run_by_sample(const std::vector<Tensor> & inputs) const {
+    const int64_t batch = inputs.empty() || inputs[0].rank() == 0 ? 0 : inputs[0].dim(0);
+    for (const Tensor & t : inputs)
+        if (batch < 2 || t.rank() == 0 || t.dim(0) != batch) return {};
+    std::unique_ptr<RunState> state = take_state(inputs, true);
+    if (!state->per_sample) {
+        give_back(std::move(state));
+        return {};
+    }
+    std::vector<Tensor> outputs;
+    outputs.reserve(output_values_.size());
+    for (int v : output_values_) {
+        Shape shape = state->values[v].shape();
+        shape[0] = batch;
+        outputs.push_back(Tensor::uninitialized(std::move(shape), state->values[v].dtype()));
+    }
+    for (int64_t s = 0; s < batch; ++s) {
+        for (size_t i = 0; i < inputs.size(); ++i) {
+            const int64_t count = inputs[i].size() / batch;
+            load_input(*state, i, inputs[i], s * count, count);
+        }
+        execute(*state, nullptr);
+        for (size_t k = 0; k < outputs.size(); ++k) {
+            const Tensor & value = state->values[output_values_[k]];
+            std::memcpy(outputs[k].storage_.get() + s * value.size(), value.storage_.get(), value.size() * 4);
+        }
+    }
+    give_back(std::move(state));
+    return outputs;
 }
 
 std::vector<Tensor> Graph::run(const std::vector<Tensor> & inputs, const NodeObserver & observer) const {
@@ -146,35 +223,13 @@ std::vector<Tensor> Graph::run(const std::vector<Tensor> & inputs, const NodeObs
         KRUN_CHECK(match, "input ", i, " ('", info.name, "'): expected shape ", shape_string(info.shape), ", got ",
                    shape_string(given.shape()));
     }
-    std::unique_ptr<RunState> state = take_state(inputs);
-    for (size_t i = 0; i < inputs.size(); ++i) {
-        const TensorInfo & info = inputs_[i];
-        const Tensor & given = inputs[i];
-        Tensor & value = state->values[input_values_[i]];
-        if (given.dtype() == info.dtype) {
-            std::memcpy(value.storage_.get(), given.storage_.get(), given.size() * 4);
-            continue;
-        }
-        // Keras casts: integer inputs (Embedding indices) truncate floats; float inputs take ints.
-        for (int64_t e = 0; e < given.size(); ++e) {
-            if (info.dtype == DType::Int32) {
-                const float f = given.data()[e];
-                KRUN_CHECK(f == f && f > -2147483648.f && f < 2147483648.f, "input ", i, " ('", info.name,
-                           "'): value ", f, " cannot be converted to int32");
-                value.data_i32()[e] = static_cast<int32_t>(f);
-            } else {
-                value.data()[e] = static_cast<float>(given.data_i32()[e]);
-            }
-        }
+    if (!observer) {
+        std::vector<Tensor> outputs = run_by_sample(inputs);
+        if (!outputs.empty()) return outputs;
     }
-
-    const Kernels & kernels = *kernels_;
-    for (size_t n = 0; n < nodes_.size(); ++n) {
-        if (!nodes_[n].layer->writes_every_output())
-            for (Tensor & out : state->outputs[n]) std::memset(out.storage_.get(), 0, out.size() * 4);
-        nodes_[n].layer->run(state->inputs[n], state->outputs[n], kernels);
-        if (observer) observer(n, state->outputs[n]);
-    }
+    std::unique_ptr<RunState> state = take_state(inputs, false);
+    for (size_t i = 0; i < inputs.size(); ++i) load_input(*state, i, inputs[i], 0, inputs[i].size());
+    execute(*state, observer);
     std::vector<Tensor> outputs;
     outputs.reserve(output_values_.size());
     for (int v : output_values_) outputs.push_back(state->values[v].clone());

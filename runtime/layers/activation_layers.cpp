@@ -15,6 +15,7 @@ namespace {
 class ElementwiseLayer : public Layer {
 public:
     using Layer::Layer;
+    bool per_sample(const std::vector<Spec> &) const override { return true; }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
         check_input_count(inputs, 1);
@@ -32,6 +33,8 @@ public:
     explicit ActivationLayer(const LayerDesc & desc) : Layer(desc.name, desc.class_name) {
         activation_ = parse_activation(desc, "activation");
     }
+    // Softmax-like activations work along the last axis: the batch axis only at rank 1.
+    bool per_sample(const std::vector<Spec> & inputs) const override { return inputs[0].shape.size() >= 2; }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
         check_input_count(inputs, 1);
@@ -213,6 +216,9 @@ public:
         const Config cfg = desc.cfg();
         multi_axis_ = cfg.has("axis") && cfg.json()["axis"].is_array() && cfg.json()["axis"].size() > 1;
         axes_ = cfg.integers("axis", 0, -1);
+    }
+    bool per_sample(const std::vector<Spec> & inputs) const override {
+        return spares_batch_axis(axes_, static_cast<int64_t>(inputs[0].shape.size()));
     }
 
     void run(const std::vector<const Tensor *> & inputs, std::vector<Tensor> & outputs,

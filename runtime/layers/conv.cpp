@@ -20,6 +20,7 @@ struct Geometry {
 // What every convolution reads from its config: window, padding, bias, activation.
 class ConvBase : public FusableLayer {
 public:
+    bool per_sample(const std::vector<Spec> &) const override { return true; }
     ConvBase(const LayerDesc & desc, bool transposed) : FusableLayer(desc.name, desc.class_name) {
         const Config cfg = desc.cfg();
         rank_ = desc.class_name.find("1D") != std::string::npos ? 1 : 2;

@@ -9,6 +9,7 @@ namespace {
 
 class Dense : public FusableLayer {
 public:
+    bool per_sample(const std::vector<Spec> &) const override { return true; }
     explicit Dense(const LayerDesc & desc) : FusableLayer(desc.name, desc.class_name) {
         const Config cfg = desc.cfg();
         units_ = cfg.integer("units");

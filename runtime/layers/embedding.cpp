@@ -15,6 +15,7 @@ namespace {
 class NonZeroMask : public Layer {
 public:
     explicit NonZeroMask(const std::string & name) : Layer(name + "/mask", "EmbeddingMask") {}
+    bool per_sample(const std::vector<Spec> &) const override { return true; }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override { return {{inputs[0].shape, DType::Int32}}; }
 
@@ -27,6 +28,7 @@ public:
 
 class Embedding : public Layer {
 public:
+    bool per_sample(const std::vector<Spec> &) const override { return true; }
     explicit Embedding(const LayerDesc & desc) : Layer(desc.name, desc.class_name), mask_(desc.name) {
         const Config cfg = desc.cfg();
         mask_zero_ = cfg.boolean("mask_zero", false);

@@ -14,6 +14,7 @@ namespace {
 class Identity : public Layer {
 public:
     using Layer::Layer;
+    bool per_sample(const std::vector<Spec> &) const override { return true; }
     int kept_mask_outputs() const override { return 1; }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
@@ -40,6 +41,7 @@ bool row_counts(const float * row, int64_t features, float mask_value) {
 class MaskingMask : public Layer {
 public:
     MaskingMask(const std::string & name, float mask_value) : Layer(name + "/mask", "MaskingMask"), mask_value_(mask_value) {}
+    bool per_sample(const std::vector<Spec> & inputs) const override { return inputs[0].shape.size() >= 2; }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
         Shape mask = inputs[0].shape;
@@ -67,6 +69,7 @@ public:
           mask_(desc.name, mask_value_) {}
 
     Layer * mask_layer() override { return &mask_; }
+    bool per_sample(const std::vector<Spec> & inputs) const override { return inputs[0].shape.size() >= 2; }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
         check_input_count(inputs, 1);

@@ -23,6 +23,7 @@ public:
     ElementwiseMerge(const LayerDesc & desc, Binary op, bool average)
         : Layer(desc.name, desc.class_name), op_(op), average_(average) {}
     int kept_mask_outputs() const override { return 1; }
+    bool per_sample(const std::vector<Spec> &) const override { return true; }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
         KRUN_CHECK(!inputs.empty(), context(), ": expects at least 1 input, got none");
@@ -93,6 +94,9 @@ public:
         axis_ = desc.cfg().integer("axis", -1);
     }
     int kept_mask_outputs() const override { return 1; }
+    bool per_sample(const std::vector<Spec> & inputs) const override {
+        return spares_batch_axis({axis_}, static_cast<int64_t>(inputs[0].shape.size()));
+    }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
         KRUN_CHECK(!inputs.empty(), context(), ": expects at least 1 input, got none");

@@ -122,6 +122,10 @@ public:
         }
     }
 
+    bool per_sample(const std::vector<Spec> & inputs) const override {
+        return spares_batch_axis(axis_, static_cast<int64_t>(inputs[0].shape.size()));
+    }
+
     void prepare() override {
         Layer::prepare();
         const int64_t channels = weight(mean_).size();
@@ -219,6 +223,10 @@ public:
         fused_capable_ = desc.keras == KerasVersion::Keras2 && epsilon_ >= kFusedMinEpsilon;
         if (cfg.boolean("scale", true) || rms_scaling_) gamma_ = declare_weight("gamma");
         if (cfg.boolean("center", true) && !rms_scaling_) beta_ = declare_weight("beta");
+    }
+
+    bool per_sample(const std::vector<Spec> & inputs) const override {
+        return spares_batch_axis(axis_, static_cast<int64_t>(inputs[0].shape.size()));
     }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
@@ -365,6 +373,7 @@ const float * float_input(const Tensor & x, Tensor & y) {
 
 class Rescaling : public Layer {
 public:
+    bool per_sample(const std::vector<Spec> &) const override { return true; }
     explicit Rescaling(const LayerDesc & desc) : Layer(desc.name, desc.class_name) {
         const Config cfg = desc.cfg();
         KRUN_CHECK(cfg.has("scale"), context(), ": config has no 'scale'");

@@ -122,6 +122,14 @@ class BinaryOp : public Layer {
 public:
     BinaryOp(const LayerDesc & desc, Binary op) : Layer(desc.name, desc.class_name), op_(op) {}
     bool accepts_constant_operands() const override { return true; }
+    // Unless a constant operand has the full rank and more than one row: it would pair its rows
+    // with the samples.
+    bool per_sample(const std::vector<Spec> & inputs) const override {
+        const size_t rank = std::max(inputs[0].shape.size(), inputs[1].shape.size());
+        for (const Spec & in : inputs)
+            if (in.shape.size() == rank && rank > 0 && in.shape[0] != 1) return false;
+        return true;
+    }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
         check_input_count(inputs, 2);
@@ -234,6 +242,7 @@ private:
 class UnaryOp : public Layer {
 public:
     UnaryOp(const LayerDesc & desc, UnaryArgs op) : Layer(desc.name, desc.class_name), op_(op) {}
+    bool per_sample(const std::vector<Spec> &) const override { return true; }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
         check_input_count(inputs, 1);
@@ -259,6 +268,7 @@ private:
 class ClipOp : public Layer {
 public:
     ClipOp(const LayerDesc & desc, float lo, float hi) : Layer(desc.name, desc.class_name), lo_(lo), hi_(hi) {}
+    bool per_sample(const std::vector<Spec> &) const override { return true; }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
         check_input_count(inputs, 1);

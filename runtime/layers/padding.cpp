@@ -46,6 +46,7 @@ Sides parse_sides(const Config & cfg, const std::string & key, int64_t rank) {
 // Output extent per axis: input * repeat + grow.
 class PixelMap : public Layer {
 public:
+    bool per_sample(const std::vector<Spec> &) const override { return true; }
     PixelMap(const LayerDesc & desc, std::array<int64_t, 2> shift, std::array<int64_t, 2> grow,
              std::array<int64_t, 2> repeat, bool bilinear)
         : Layer(desc.name, desc.class_name), rank_(spatial_rank(desc)), shift_(shift), grow_(grow), repeat_(repeat),

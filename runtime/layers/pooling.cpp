@@ -30,6 +30,7 @@ void set_input_dims(Pool2dArgs & a, const Shape & in, int64_t rank) {
 
 class Pooling : public Layer {
 public:
+    bool per_sample(const std::vector<Spec> &) const override { return true; }
     explicit Pooling(const LayerDesc & desc) : Layer(desc.name, desc.class_name) {
         const Config cfg = desc.cfg();
         check_channels_last(desc);
@@ -97,6 +98,7 @@ private:
 
 class GlobalPooling : public Layer {
 public:
+    bool per_sample(const std::vector<Spec> &) const override { return true; }
     explicit GlobalPooling(const LayerDesc & desc) : Layer(desc.name, desc.class_name) {
         check_channels_last(desc);
         rank_ = spatial_rank(desc);

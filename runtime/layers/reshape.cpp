@@ -59,6 +59,7 @@ void check_one_input(const Layer & layer, const std::vector<Spec> & inputs, size
 
 class Reshape : public Layer {
 public:
+    bool per_sample(const std::vector<Spec> &) const override { return true; }  // shapes exclude the batch
     explicit Reshape(const LayerDesc & desc) : Layer(desc.name, desc.class_name) {
         target_ = desc.cfg().integers("target_shape", 0);
         int unknown = 0;
@@ -100,6 +101,7 @@ private:
 
 class Flatten : public Layer {
 public:
+    bool per_sample(const std::vector<Spec> &) const override { return true; }  // shapes exclude the batch
     explicit Flatten(const LayerDesc & desc) : Layer(desc.name, desc.class_name) {
         const std::string format = desc.cfg().string("data_format", "channels_last");
         KRUN_CHECK(format == "channels_last" || format == "channels_first", context(),
@@ -135,6 +137,7 @@ private:
 
 class Permute : public Layer {
 public:
+    bool per_sample(const std::vector<Spec> &) const override { return true; }  // shapes exclude the batch
     explicit Permute(const LayerDesc & desc) : Layer(desc.name, desc.class_name) {
         dims_ = desc.cfg().integers("dims", 0);
         std::vector<bool> seen(dims_.size() + 1, false);
@@ -167,6 +170,7 @@ private:
 
 class RepeatVector : public Layer {
 public:
+    bool per_sample(const std::vector<Spec> &) const override { return true; }  // shapes exclude the batch
     explicit RepeatVector(const LayerDesc & desc) : Layer(desc.name, desc.class_name) {
         n_ = desc.cfg().integer("n");
         KRUN_CHECK(n_ > 0, context(), ": n must be positive, got ", n_);

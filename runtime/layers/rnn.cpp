@@ -102,6 +102,7 @@ public:
     }
 
     bool accepts_mask() const override { return true; }
+    bool per_sample(const std::vector<Spec> &) const override { return !time_major_; }
     int kept_mask_outputs() const override { return return_sequences_ ? 1 : 0; }
 
     std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {

@@ -33,7 +33,7 @@ std::vector<float> setup(benchmark::State & state, const std::vector<float> & b,
     state.SetLabel(std::string(table(state).name) + (packed ? " packed" : ""));
     if (!packed) return b;
     std::vector<float> out(table(state).packed_b_size(k, n));
-    table(state).pack_b(b.data(), k, n, out.data());
+    table(state).pack_b(b.data(), k, n, nullptr, out.data());
     return out;
 }
 

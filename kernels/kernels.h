@@ -154,9 +154,10 @@ struct Kernels {
     void (*resize_bilinear)(const ResizeArgs & args);
     // Weights [k x n] row-major (a Dense kernel, a Conv2D kernel HWIO read as [kh*kw*cin, cout])
     // rearranged, once at load, into the layout this table's gemm and conv2d read when `packed`
-    // is set: packed_b_size(k, n) floats written to `packed`.
+    // is set: packed_b_size(k, n) floats written to `packed`. With column_scale (n values, or
+    // null), column j is packed as float(b[., j] * column_scale[j]) (a folded BatchNormalization).
     int64_t (*packed_b_size)(int64_t k, int64_t n);
-    void (*pack_b)(const float * b, int64_t k, int64_t n, float * packed);
+    void (*pack_b)(const float * b, int64_t k, int64_t n, const double * column_scale, float * packed);
 };
 
 // The scalar reference kernels.

@@ -137,16 +137,33 @@ std::vector<ManifestWeight> read_weights(const Json & manifest, const std::strin
         KRUN_CHECK(offset == shard_bytes, group_where, ": the manifest declares ", offset, " bytes of weights but the shards (",
                    group["paths"].dump(), ") hold ", shard_bytes);
 
-        // Not zero-filled: every byte is read from the shards (checked below).
-        std::unique_ptr<unsigned char[]> bytes(new unsigned char[shard_bytes > 0 ? shard_bytes : 1]);
-        uint64_t filled = 0;
+        // The group's bytes are read entry by entry: float32 weights straight into their tensors
+        // (no copy of the whole group), the others through a buffer of their own bytes.
+        std::vector<std::ifstream> files;
+        std::vector<uint64_t> shard_begin;  // offset of each shard in the group's bytes
+        uint64_t begin = 0;
         for (const fs::path & shard : shards) {
-            std::ifstream in(shard, std::ios::binary);
-            const uint64_t size = fs::file_size(shard);
-            in.read(reinterpret_cast<char *>(bytes.get() + filled), static_cast<std::streamsize>(size));
-            KRUN_CHECK(in && static_cast<uint64_t>(in.gcount()) == size, group_where, ": cannot read shard ", shard.string());
-            filled += size;
+            files.emplace_back(shard, std::ios::binary);
+            KRUN_CHECK(files.back().is_open(), group_where, ": cannot open shard ", shard.string());
+            shard_begin.push_back(begin);
+            begin += fs::file_size(shard);
         }
+        // Bytes [offset, offset + size) of the group into `to`.
+        auto read_bytes = [&](uint64_t offset, uint64_t size, unsigned char * to) {
+            size_t f = 0;
+            while (f + 1 < files.size() && shard_begin[f + 1] <= offset) ++f;
+            while (size > 0) {
+                const uint64_t shard_end = f + 1 < files.size() ? shard_begin[f + 1] : shard_bytes;
+                const uint64_t part = std::min(size, shard_end - offset);
+                std::ifstream & in = files[f];
+                in.seekg(static_cast<std::streamoff>(offset - shard_begin[f]));
+                in.read(reinterpret_cast<char *>(to), static_cast<std::streamsize>(part));
+                KRUN_CHECK(in && static_cast<uint64_t>(in.gcount()) == part, group_where, ": cannot read shard ",
+                           shards[f].string());
+                offset += part, size -= part, to += part, ++f;
+            }
+        };
+        std::vector<unsigned char> converted;  // bytes of an entry that is not float32
 
         for (const Entry & e : entries) {
             const Json & w = *e.spec;
@@ -158,11 +175,17 @@ std::vector<ManifestWeight> read_weights(const Json & manifest, const std::strin
             mw.stored_dtype = e.stored;
             mw.value = Tensor::uninitialized(e.shape);  // every element is written below
             float * dst = mw.value.data();
-            const unsigned char * src = bytes.get() + e.offset;
             const bool int_original = w["dtype"] == "int32";
+            const uint64_t size = static_cast<uint64_t>(e.count) * stored_size(e.stored, e.where);
             if (e.stored == "float32") {
-                std::memcpy(dst, src, e.count * 4);
-            } else if (e.stored == "int32") {
+                read_bytes(e.offset, size, reinterpret_cast<unsigned char *>(dst));
+                out.push_back(std::move(mw));
+                continue;
+            }
+            converted.resize(size);
+            read_bytes(e.offset, size, converted.data());
+            const unsigned char * src = converted.data();
+            if (e.stored == "int32") {
                 for (int64_t i = 0; i < e.count; ++i) {
                     int32_t v;
                     std::memcpy(&v, src + 4 * i, 4);

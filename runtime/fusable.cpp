@@ -25,11 +25,10 @@ bool FusableLayer::fold_channel_affine(const std::vector<double> & scale, const 
     if (!activation_.is_linear() || residual_ || fused_activation_.op != Unary::Linear ||
         static_cast<int64_t>(scale.size()) != c || static_cast<int64_t>(shift.size()) != c)
         return false;
-    // A fresh copy: the bound tensor may share storage with the manifest.
-    Tensor kernel = weight(kernel_slot_).clone();
-    float * w = kernel.data();
-    for (int64_t i = 0; i < kernel.size(); ++i) w[i] = static_cast<float>(w[i] * scale[i % c]);
-    mutable_weight(kernel_slot_) = kernel;
+    // The kernel is scaled when pack_weights() lays it out (no copy of it here).
+    if (kernel_scale_.empty()) kernel_scale_ = scale;
+    else
+        for (int64_t o = 0; o < c; ++o) kernel_scale_[o] *= scale[o];
     std::vector<float> bias(static_cast<size_t>(c));
     for (int64_t o = 0; o < c; ++o) {
         const double b = bias_slot_ != kNone ? weight(bias_slot_).data()[o] : 0.0;
@@ -53,12 +52,23 @@ bool FusableLayer::fuse_residual() {
 }
 
 void FusableLayer::pack_weights(const Kernels & kernels) {
-    if (!packable_ || channels_ == 0) return;
+    if (channels_ == 0) return;
     const Tensor & kernel = weight(kernel_slot_);
     const int64_t k = kernel.size() / channels_;
-    packed_ = Tensor::uninitialized({kernels.packed_b_size(k, channels_)});  // pack_b writes every float
-    kernels.pack_b(kernel.data(), k, channels_, packed_.data());
-    mutable_weight(kernel_slot_) = Tensor();  // held once: only the packed layout is read from now on
+    const double * scale = kernel_scale_.empty() ? nullptr : kernel_scale_.data();
+    if (packable_) {
+        packed_ = Tensor::uninitialized({kernels.packed_b_size(k, channels_)});  // pack_b writes every float
+        kernels.pack_b(kernel.data(), k, channels_, scale, packed_.data());
+        mutable_weight(kernel_slot_) = Tensor();  // held once: only the packed layout is read from now on
+    } else if (scale) {
+        // A new tensor: the bound one may share its storage with the manifest.
+        Tensor scaled = Tensor::uninitialized(kernel.shape());
+        for (int64_t i = 0; i < k; ++i)
+            for (int64_t o = 0; o < channels_; ++o)
+                scaled.data()[i * channels_ + o] = static_cast<float>(kernel.data()[i * channels_ + o] * scale[o]);
+        mutable_weight(kernel_slot_) = scaled;
+    }
+    kernel_scale_.clear();
 }
 
 void FusableLayer::check_residual(const std::vector<Spec> & inputs, const Shape & output) const {

@@ -65,6 +65,7 @@ private:
     UnaryArgs fused_activation_;
     Tensor packed_;
     std::vector<float> folded_bias_;  // the bias once an affine is folded into a layer without one
+    std::vector<double> kernel_scale_;  // per output channel, folded in; applied by pack_weights()
 };
 
 }  // namespace krun

@@ -85,7 +85,7 @@ void check_sums(const std::vector<float> & fast, const std::vector<float> & ref,
 std::vector<float> pack(const krun::Kernels & table, const std::vector<float> & b, int64_t k, int64_t n) {
     const int64_t size = table.packed_b_size(k, n);
     std::vector<float> packed(size + 16, 1234.f);
-    table.pack_b(b.data(), k, n, packed.data());
+    table.pack_b(b.data(), k, n, nullptr, packed.data());
     for (int64_t i = size; i < size + 16; ++i) REQUIRE(packed[i] == 1234.f);
     packed.resize(size);
     return packed;
@@ -128,6 +128,25 @@ TEST_CASE("kernels: kernels_fast() is the best SIMD table the CPU supports", "[k
     const std::vector<const krun::Kernels *> tables = krun::fast::supported_tables();
     if (tables.empty()) return;  // not an x86-64 build: the threaded reference
     if (std::getenv("KRUN_KERNELS") == nullptr) CHECK(std::strcmp(krun::kernels_fast().name, tables.front()->name) == 0);
+}
+
+TEST_CASE("kernels: pack_b with a column scale packs each column times its scale", "[kernels]") {
+    std::vector<const krun::Kernels *> tables = fast_tables();
+    tables.push_back(&krun::kernels_ref());
+    for (const krun::Kernels * table : tables)
+        for (int64_t n : {1, 7, 16, 33}) {
+            INFO(table->name << " n " << n);
+            const int64_t k = 5;
+            const std::vector<float> b = random_values(k * n, 5);
+            std::vector<double> scale(n);
+            for (int64_t j = 0; j < n; ++j) scale[j] = 0.5 + 0.37 * j;
+            std::vector<float> scaled(b.size());
+            for (int64_t i = 0; i < k * n; ++i) scaled[i] = static_cast<float>(b[i] * scale[i % n]);
+            std::vector<float> packed(table->packed_b_size(k, n)), expected(packed.size());
+            table->pack_b(b.data(), k, n, scale.data(), packed.data());
+            table->pack_b(scaled.data(), k, n, nullptr, expected.data());
+            CHECK(packed == expected);
+        }
 }
 
 TEST_CASE("kernels: fast gemm equals the reference up to rounding", "[kernels]") {

@@ -20,7 +20,11 @@ void gemm(const GemmArgs & g) {
 // The reference layout is the plain row-major one (so a packed b has ldb == n).
 int64_t packed_b_size(int64_t k, int64_t n) { return k * n; }
 
-void pack_b(const float * b, int64_t k, int64_t n, float * packed) { std::copy(b, b + k * n, packed); }
+void pack_b(const float * b, int64_t k, int64_t n, const double * column_scale, float * packed) {
+    for (int64_t p = 0; p < k; ++p)
+        for (int64_t j = 0; j < n; ++j)
+            packed[p * n + j] = column_scale ? static_cast<float>(b[p * n + j] * column_scale[j]) : b[p * n + j];
+}
 
 void epilogue(const Epilogue & e, float * y, const float * residual, int64_t n) {
     if (e.activation.op != Unary::Linear) unary(e.activation, y, y, n);

@@ -15,7 +15,7 @@ void softmax(const float * x, float * y, int64_t outer, int64_t axis_len, int64_
 void conv2d_transpose(const ConvTranspose2dArgs & args);
 void resize_bilinear(const ResizeArgs & args);
 int64_t packed_b_size(int64_t k, int64_t n);
-void pack_b(const float * b, int64_t k, int64_t n, float * packed);
+void pack_b(const float * b, int64_t k, int64_t n, const double * column_scale, float * packed);
 
 // Applies the epilogue to n consecutive output values y (residual: the matching n values).
 void epilogue(const Epilogue & e, float * y, const float * residual, int64_t n);

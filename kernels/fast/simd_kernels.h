@@ -341,9 +341,10 @@ struct Gemm {
     // Computes rows [row_begin, row_end) and panels [panel_begin, panel_end) of the problem.
     // fill_row(i, slot, pointers, stride) writes the `segments` run pointers of A row i at
     // pointers[s * stride]; slot (< chunk_rows(k)) is the row's place in the current pass, for a
-    // fill_row that copies rows into a buffer of its own.
+    // fill_row that copies rows into a buffer of its own. Rows are asked for in increasing order,
+    // of a copy of fill_row per block, which may keep state between calls (a cursor, a buffer).
     template <Act A, class FillRow>
-    static void run_block(const Problem & g, const FillRow & fill_row, int64_t row_begin, int64_t row_end,
+    static void run_block(const Problem & g, FillRow fill_row, int64_t row_begin, int64_t row_end,
                           int64_t panel_begin, int64_t panel_end) {
         const int64_t k = g.segments * g.seg_len;
         const OutputWriter<Arch, A> writer(*g.epilogue);
@@ -425,6 +426,38 @@ void gemm(const GemmArgs & a) {
     Gemm<Arch>::run(g, [&](int64_t i, int64_t, const float ** pointers, int64_t) { pointers[0] = a.a + i * a.lda; });
 }
 
+// The output pixel of GEMM row i of a convolution, followed from row to row without dividing.
+struct PixelCursor {
+    int64_t out_h, out_w;
+    int64_t row = -2, ox = 0, oy = 0, image = 0;
+    void seek(int64_t i) {
+        if (i == row + 1) {
+            if (++ox == out_w) {
+                ox = 0;
+                if (++oy == out_h) oy = 0, ++image;
+            }
+        } else {
+            ox = i % out_w;
+            const int64_t rest = i / out_w;
+            oy = rest % out_h, image = rest / out_h;
+        }
+        row = i;
+    }
+};
+
+// to[0, n) = from[0, n) (the runs copied here are short: a call to memcpy costs more). The last
+// vector overlaps the one before rather than being masked (masked stores are slow on AMD).
+template <class Arch>
+void copy_floats(float * to, const float * from, int64_t n) {
+    constexpr int64_t lanes = Vec<Arch>::size;
+    if (n < lanes) {
+        for (int64_t i = 0; i < n; ++i) to[i] = from[i];
+        return;
+    }
+    for (int64_t i = 0; i + lanes <= n; i += lanes) Vec<Arch>::load_unaligned(from + i).store_unaligned(to + i);
+    Vec<Arch>::load_unaligned(from + n - lanes).store_unaligned(to + n - lanes);
+}
+
 // Convolution as a GEMM over output pixels: A row (image, oy, ox) is the kernel_h * kernel_w
 // input pixels the window covers (in_channels floats each, zeros where the window leaves the
 // input). With many input channels the GEMM reads them in place, one run per tap; with few, runs
@@ -446,13 +479,14 @@ void conv2d(const Conv2dArgs & a) {
     }
     if (a.in_channels >= kMinInPlaceRun) {
         const float * padding = zeros(a.in_channels);
-        Gemm<Arch>::run(g, [&](int64_t i, int64_t, const float ** pointers, int64_t stride) {
-            const int64_t ox = i % a.out_w, rest = i / a.out_w, oy = rest % a.out_h, image = rest / a.out_h;
-            const float * in = a.input + image * a.in_h * a.in_w * a.in_channels;
+        Gemm<Arch>::run(g, [&, at = PixelCursor{a.out_h, a.out_w}](int64_t i, int64_t, const float ** pointers,
+                                                                   int64_t stride) mutable {
+            at.seek(i);
+            const float * in = a.input + at.image * a.in_h * a.in_w * a.in_channels;
             for (int64_t ky = 0; ky < a.kernel_h; ++ky) {
-                const int64_t iy = oy * a.stride_h - a.pad_top + ky * a.dilation_h;
+                const int64_t iy = at.oy * a.stride_h - a.pad_top + ky * a.dilation_h;
                 for (int64_t kx = 0; kx < a.kernel_w; ++kx) {
-                    const int64_t ix = ox * a.stride_w - a.pad_left + kx * a.dilation_w;
+                    const int64_t ix = at.ox * a.stride_w - a.pad_left + kx * a.dilation_w;
                     const bool inside = iy >= 0 && iy < a.in_h && ix >= 0 && ix < a.in_w;
                     pointers[(ky * a.kernel_w + kx) * stride] = inside ? in + (iy * a.in_w + ix) * a.in_channels : padding;
                 }
@@ -463,27 +497,29 @@ void conv2d(const Conv2dArgs & a) {
     const int64_t k = g.segments * g.seg_len, cin = a.in_channels, row_span = a.kernel_w * cin;
     const int64_t buffer_size = Gemm<Arch>::chunk_rows(k) * k;
     g.seg_len = k, g.segments = 1;
-    Gemm<Arch>::run(g, [&](int64_t i, int64_t slot, const float ** pointers, int64_t) {
-        float * row = scratch_floats(Scratch::Rows, buffer_size) + slot * k;
-        const int64_t ox = i % a.out_w, rest = i / a.out_w, oy = rest % a.out_h, image = rest / a.out_h;
-        const int64_t ix0 = ox * a.stride_w - a.pad_left;
+    Gemm<Arch>::run(g, [&, at = PixelCursor{a.out_h, a.out_w}, buffer = static_cast<float *>(nullptr)](
+                           int64_t i, int64_t slot, const float ** pointers, int64_t) mutable {
+        if (!buffer) buffer = scratch_floats(Scratch::Rows, buffer_size);
+        float * row = buffer + slot * k;
+        at.seek(i);
+        const int64_t ix0 = at.ox * a.stride_w - a.pad_left;
         // The taps of one kernel row are then one contiguous run of the input row.
         const bool contiguous = a.dilation_w == 1 && ix0 >= 0 && ix0 + a.kernel_w <= a.in_w;
         for (int64_t ky = 0; ky < a.kernel_h; ++ky) {
             float * to = row + ky * row_span;
-            const int64_t iy = oy * a.stride_h - a.pad_top + ky * a.dilation_h;
+            const int64_t iy = at.oy * a.stride_h - a.pad_top + ky * a.dilation_h;
             if (iy < 0 || iy >= a.in_h) {
                 std::memset(to, 0, row_span * sizeof(float));
                 continue;
             }
-            const float * in_row = a.input + (image * a.in_h + iy) * a.in_w * cin;
+            const float * in_row = a.input + (at.image * a.in_h + iy) * a.in_w * cin;
             if (contiguous) {
-                std::memcpy(to, in_row + ix0 * cin, row_span * sizeof(float));
+                copy_floats<Arch>(to, in_row + ix0 * cin, row_span);
                 continue;
             }
             for (int64_t kx = 0; kx < a.kernel_w; ++kx) {
                 const int64_t ix = ix0 + kx * a.dilation_w;
-                if (ix >= 0 && ix < a.in_w) std::memcpy(to + kx * cin, in_row + ix * cin, cin * sizeof(float));
+                if (ix >= 0 && ix < a.in_w) copy_floats<Arch>(to + kx * cin, in_row + ix * cin, cin);
                 else std::memset(to + kx * cin, 0, cin * sizeof(float));
             }
         }

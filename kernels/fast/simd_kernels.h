@@ -532,8 +532,10 @@ void conv2d(const Conv2dArgs & a) {
 // blocks of P pixels (4 where every tap lies inside the input row, else 1); a block sweeps its
 // channels one vector at a time, the P sums in registers (independent chains of FMAs), each tap's
 // weight vector loaded once for the P pixels. Taps is the kernel size when fixed at compile time
-// (3x3 or 5x5: the tap loops unrolled), 0 for any other.
-template <class Arch, Act A, int Taps, int P>
+// (3x3 or 5x5: the tap loops unrolled), 0 for any other. Stride is the horizontal stride when
+// fixed at compile time (1 or 2, dilation 1), else 0: then a block inside the row loads each
+// input vector of a kernel row once for all the pixels and taps that read it.
+template <class Arch, Act A, int Taps, int Stride, int P>
 void depthwise_block(const Conv2dArgs & a, const float * const * in_rows, int64_t ox, bool inside, float * out,
                      const float * residual, const OutputWriter<Arch, A> & writer) {
     using V = Vec<Arch>;
@@ -546,24 +548,35 @@ void depthwise_block(const Conv2dArgs & a, const float * const * in_rows, int64_
     const int64_t ix0 = ox * a.stride_w - a.pad_left, in_w = a.in_w, dilation = a.dilation_w;
     const float * const kernel = a.kernel;
     const float * const bias_values = a.bias;
-    const float * rows[kSide ? kSide : 16];  // the window's input rows at ix0, null in the padding
-    const bool few_rows = kh <= 16;
-    for (int64_t ky = 0; few_rows && ky < kh; ++ky) rows[ky] = in_rows[ky] ? in_rows[ky] + ix0 * channels : nullptr;
 
     auto channel_vector = [&](int64_t c0, auto full) {
         constexpr bool Full = decltype(full)::value;
         const int64_t count = Full ? lanes : channels - c0;
+        auto load = [count](const float * p) { return W::template load<Full>(p, count); };
         V acc[P];
-        const V bias = bias_values ? W::template load<Full>(bias_values + c0, count) : V(0.f);
+        const V bias = bias_values ? load(bias_values + c0) : V(0.f);
         for (int p = 0; p < P; ++p) acc[p] = bias;
         for (int64_t ky = 0; ky < kh; ++ky) {
-            const float * row = few_rows ? rows[ky] : in_rows[ky] ? in_rows[ky] + ix0 * channels : nullptr;
-            if (!row) continue;
+            if (!in_rows[ky]) continue;  // the row lies in the padding
+            const float * row = in_rows[ky] + ix0 * channels + c0;
+            const float * weights = kernel + ky * kw * channels + c0;
+            if constexpr (kSide != 0 && Stride != 0) {
+                if (inside) {
+                    constexpr int kInputs = (P - 1) * Stride + kSide;
+                    V in[kInputs];
+                    for (int j = 0; j < kInputs; ++j) in[j] = load(row + j * channels);
+                    for (int kx = 0; kx < kSide; ++kx) {
+                        const V w = load(weights + kx * channels);
+                        for (int p = 0; p < P; ++p) acc[p] = xsimd::fma(in[p * Stride + kx], w, acc[p]);
+                    }
+                    continue;
+                }
+            }
             for (int64_t kx = 0; kx < kw; ++kx) {
                 if (!inside && (ix0 + kx * dilation < 0 || ix0 + kx * dilation >= in_w)) continue;
-                const V w = W::template load<Full>(kernel + (ky * kw + kx) * channels + c0, count);
-                const float * tap = row + kx * tap_step + c0;
-                for (int p = 0; p < P; ++p) acc[p] = xsimd::fma(W::template load<Full>(tap + p * pixel_step, count), w, acc[p]);
+                const V w = load(weights + kx * channels);
+                const float * tap = row + kx * tap_step;
+                for (int p = 0; p < P; ++p) acc[p] = xsimd::fma(load(tap + p * pixel_step), w, acc[p]);
             }
         }
         for (int p = 0; p < P; ++p) {
@@ -576,7 +589,7 @@ void depthwise_block(const Conv2dArgs & a, const float * const * in_rows, int64_
     if (c0 < channels) channel_vector(c0, std::false_type());
 }
 
-template <class Arch, Act A, int Taps>
+template <class Arch, Act A, int Taps, int Stride>
 void depthwise_rows(const Conv2dArgs & a, int64_t row_begin, int64_t row_end) {
     constexpr int kBlock = 4;
     const OutputWriter<Arch, A> writer(a.epilogue);
@@ -595,11 +608,11 @@ void depthwise_rows(const Conv2dArgs & a, int64_t row_begin, int64_t row_end) {
         float * out = a.output + row * row_elems;
         const float * residual = a.epilogue.residual ? a.epilogue.residual + row * row_elems : nullptr;
         int64_t ox = 0;
-        for (; ox < ox_begin; ++ox) depthwise_block<Arch, A, Taps, 1>(a, in_rows, ox, false, out, residual, writer);
+        for (; ox < ox_begin; ++ox) depthwise_block<Arch, A, Taps, Stride, 1>(a, in_rows, ox, false, out, residual, writer);
         for (; ox + kBlock <= ox_end; ox += kBlock)
-            depthwise_block<Arch, A, Taps, kBlock>(a, in_rows, ox, true, out, residual, writer);
-        for (; ox < ox_end; ++ox) depthwise_block<Arch, A, Taps, 1>(a, in_rows, ox, true, out, residual, writer);
-        for (; ox < a.out_w; ++ox) depthwise_block<Arch, A, Taps, 1>(a, in_rows, ox, false, out, residual, writer);
+            depthwise_block<Arch, A, Taps, Stride, kBlock>(a, in_rows, ox, true, out, residual, writer);
+        for (; ox < ox_end; ++ox) depthwise_block<Arch, A, Taps, Stride, 1>(a, in_rows, ox, true, out, residual, writer);
+        for (; ox < a.out_w; ++ox) depthwise_block<Arch, A, Taps, Stride, 1>(a, in_rows, ox, false, out, residual, writer);
         writer.finish(out, residual, row_elems);
     }
 }
@@ -610,11 +623,19 @@ void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
     if (d.depth_multiplier != 1) return threaded::depthwise_conv2d(d);
     const int64_t rows = a.batch * a.out_h, taps = a.kernel_h * a.kernel_w;
     const int threads = threads_for(rows * a.out_w * a.in_channels * taps, rows);
+    const bool square = a.kernel_h == a.kernel_w;
+    const int stride = a.dilation_w == 1 && (a.stride_w == 1 || a.stride_w == 2) ? static_cast<int>(a.stride_w) : 0;
     with_act(a.epilogue, [&](auto act) {
-        const bool square = a.kernel_h == a.kernel_w;
-        auto sweep = square && taps == 9 ? depthwise_rows<Arch, act(), 9>
-                     : square && taps == 25 ? depthwise_rows<Arch, act(), 25>
-                                            : depthwise_rows<Arch, act(), 0>;
+        // The sweep for a fixed kernel size, by stride.
+        auto by_stride = [&](auto taps_constant) {
+            constexpr int T = decltype(taps_constant)::value;
+            return stride == 1 ? depthwise_rows<Arch, act(), T, 1>
+                   : stride == 2 ? depthwise_rows<Arch, act(), T, 2>
+                                 : depthwise_rows<Arch, act(), T, 0>;
+        };
+        auto sweep = square && taps == 9    ? by_stride(std::integral_constant<int, 9>())
+                     : square && taps == 25 ? by_stride(std::integral_constant<int, 25>())
+                                            : depthwise_rows<Arch, act(), 0, 0>;
         run_parallel(threads, [&](int t, int count) { sweep(a, rows * t / count, rows * (t + 1) / count); });
     });
 }

@@ -102,6 +102,7 @@ const ConvCase kConvCases[] = {
     {1, 12, 12, 31, 17, 1, 1, 2, 1, krun::Padding::Valid},  {1, 10, 9, 33, 31, 3, 1, 1, 1, krun::Padding::Same},
     {2, 24, 24, 3, 32, 3, 3, 2, 1, krun::Padding::Same},    {1, 14, 14, 96, 100, 1, 1, 1, 1, krun::Padding::Same},
     {1, 11, 11, 7, 5, 7, 7, 1, 1, krun::Padding::Same},     {1, 20, 18, 16, 3, 3, 3, 1, 2, krun::Padding::Valid},
+    {1, 13, 16, 40, 24, 5, 5, 1, 1, krun::Padding::Same},
 };
 
 krun::Conv2dArgs geometry(const ConvCase & c, int64_t out_channels) {

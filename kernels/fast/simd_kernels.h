@@ -143,8 +143,9 @@ template <class Arch>
 
 // How a kernel applies its epilogue's activation in registers, fixed at compile time so that the
 // store loops of the GEMM tiles and the depthwise kernel carry no per-vector switch: not at all
-// (linear), as a clamp (relu, relu6, hard tanh), or through activate() (any other).
-enum class Act { Linear, Clamp, Switch };
+// (linear), as a clamp (relu, relu6, hard tanh), as hard-swish (MobileNetV3), or through
+// activate() (any other).
+enum class Act { Linear, Clamp, HardSilu, Switch };
 
 // The bounds of an activation of the clamp family, as min(max(x, lo), hi).
 struct ClampBounds {
@@ -163,6 +164,7 @@ void with_act(const Epilogue & e, const Body & body) {
     switch (e.activation.op) {
     case Unary::Linear: return body(std::integral_constant<Act, Act::Linear>());
     case Unary::Relu: case Unary::Relu6: case Unary::HardTanh: return body(std::integral_constant<Act, Act::Clamp>());
+    case Unary::HardSilu: return body(std::integral_constant<Act, Act::HardSilu>());
     default: return body(std::integral_constant<Act, Act::Switch>());
     }
 }
@@ -179,6 +181,7 @@ public:
     template <bool Full = false>
     [[gnu::always_inline]] void put(Vec<Arch> x, float * y, const float * residual, int64_t count) const {
         if constexpr (A == Act::Clamp) x = clamp<Arch>(x, bounds_.lo, bounds_.hi);
+        if constexpr (A == Act::HardSilu) x = activate<Arch>({Unary::HardSilu}, x);
         if constexpr (A == Act::Switch)
             if (in_registers_) x = activate<Arch>(epilogue_.activation, x);
         if (residual && (A != Act::Switch || in_registers_)) x += load<Full>(residual, count);
@@ -556,10 +559,8 @@ void depthwise_block(const Conv2dArgs & a, const float * const * in_rows, int64_
         V acc[P];
         const V bias = bias_values ? load(bias_values + c0) : V(0.f);
         for (int p = 0; p < P; ++p) acc[p] = bias;
-        for (int64_t ky = 0; ky < kh; ++ky) {
-            if (!in_rows[ky]) continue;  // the row lies in the padding
-            const float * row = in_rows[ky] + ix0 * channels + c0;
-            const float * weights = kernel + ky * kw * channels + c0;
+        // Adds the taps of one kernel row to sums.
+        auto add_row = [&](const float * row, const float * weights, V * sums) {
             if constexpr (kSide != 0 && Stride != 0) {
                 if (inside) {
                     constexpr int kInputs = (P - 1) * Stride + kSide;
@@ -567,16 +568,30 @@ void depthwise_block(const Conv2dArgs & a, const float * const * in_rows, int64_
                     for (int j = 0; j < kInputs; ++j) in[j] = load(row + j * channels);
                     for (int kx = 0; kx < kSide; ++kx) {
                         const V w = load(weights + kx * channels);
-                        for (int p = 0; p < P; ++p) acc[p] = xsimd::fma(in[p * Stride + kx], w, acc[p]);
+                        for (int p = 0; p < P; ++p) sums[p] = xsimd::fma(in[p * Stride + kx], w, sums[p]);
                     }
-                    continue;
+                    return;
                 }
             }
             for (int64_t kx = 0; kx < kw; ++kx) {
                 if (!inside && (ix0 + kx * dilation < 0 || ix0 + kx * dilation >= in_w)) continue;
                 const V w = load(weights + kx * channels);
                 const float * tap = row + kx * tap_step;
-                for (int p = 0; p < P; ++p) acc[p] = xsimd::fma(load(tap + p * pixel_step), w, acc[p]);
+                for (int p = 0; p < P; ++p) sums[p] = xsimd::fma(load(tap + p * pixel_step), w, sums[p]);
+            }
+        };
+        for (int64_t ky = 0; ky < kh; ++ky) {
+            if (!in_rows[ky]) continue;  // the row lies in the padding
+            const float * row = in_rows[ky] + ix0 * channels + c0;
+            const float * weights = kernel + ky * kw * channels + c0;
+            if constexpr (P == 1) {
+                // One pixel: each kernel row summed apart, so that the rows' chains of dependent
+                // FMAs overlap instead of forming one long chain.
+                V row_sum(0.f);
+                add_row(row, weights, &row_sum);
+                acc[0] += row_sum;
+            } else {
+                add_row(row, weights, acc);
             }
         }
         for (int p = 0; p < P; ++p) {

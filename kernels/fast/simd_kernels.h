@@ -464,7 +464,7 @@ void copy_floats(float * to, const float * from, int64_t n) {
 // Convolution as a GEMM over output pixels: A row (image, oy, ox) is the kernel_h * kernel_w
 // input pixels the window covers (in_channels floats each, zeros where the window leaves the
 // input). With many input channels the GEMM reads them in place, one run per tap; with few, runs
-// that short cost more than copying: the row is gathered into a buffer (im2col), one run.
+// that short cost more than their pointers: one run per kernel row instead.
 template <class Arch>
 void conv2d(const Conv2dArgs & a) {
     if (a.groups != 1) return threaded::conv2d(a);
@@ -497,36 +497,35 @@ void conv2d(const Conv2dArgs & a) {
         });
         return;
     }
-    const int64_t k = g.segments * g.seg_len, cin = a.in_channels, row_span = a.kernel_w * cin;
+    // Few channels: one run per kernel row (kernel_w * in_channels floats, the taps of that row),
+    // read in place where the window lies inside the input row, else gathered into a buffer.
+    const int64_t cin = a.in_channels, run = a.kernel_w * cin, k = a.kernel_h * run;
     const int64_t buffer_size = Gemm<Arch>::chunk_rows(k) * k;
-    g.seg_len = k, g.segments = 1;
+    const float * padding = zeros(run);
+    g.segments = a.kernel_h, g.seg_len = run;
     Gemm<Arch>::run(g, [&, at = PixelCursor{a.out_h, a.out_w}, buffer = static_cast<float *>(nullptr)](
-                           int64_t i, int64_t slot, const float ** pointers, int64_t) mutable {
-        if (!buffer) buffer = scratch_floats(Scratch::Rows, buffer_size);
-        float * row = buffer + slot * k;
+                           int64_t i, int64_t slot, const float ** pointers, int64_t stride) mutable {
         at.seek(i);
         const int64_t ix0 = at.ox * a.stride_w - a.pad_left;
-        // The taps of one kernel row are then one contiguous run of the input row.
         const bool contiguous = a.dilation_w == 1 && ix0 >= 0 && ix0 + a.kernel_w <= a.in_w;
         for (int64_t ky = 0; ky < a.kernel_h; ++ky) {
-            float * to = row + ky * row_span;
             const int64_t iy = at.oy * a.stride_h - a.pad_top + ky * a.dilation_h;
-            if (iy < 0 || iy >= a.in_h) {
-                std::memset(to, 0, row_span * sizeof(float));
-                continue;
-            }
             const float * in_row = a.input + (at.image * a.in_h + iy) * a.in_w * cin;
-            if (contiguous) {
-                copy_floats<Arch>(to, in_row + ix0 * cin, row_span);
-                continue;
-            }
-            for (int64_t kx = 0; kx < a.kernel_w; ++kx) {
-                const int64_t ix = ix0 + kx * a.dilation_w;
-                if (ix >= 0 && ix < a.in_w) copy_floats<Arch>(to + kx * cin, in_row + ix * cin, cin);
-                else std::memset(to + kx * cin, 0, cin * sizeof(float));
+            if (iy < 0 || iy >= a.in_h) {
+                pointers[ky * stride] = padding;
+            } else if (contiguous) {
+                pointers[ky * stride] = in_row + ix0 * cin;
+            } else {
+                if (!buffer) buffer = scratch_floats(Scratch::Rows, buffer_size);
+                float * to = buffer + slot * k + ky * run;
+                for (int64_t kx = 0; kx < a.kernel_w; ++kx) {
+                    const int64_t ix = ix0 + kx * a.dilation_w;
+                    if (ix >= 0 && ix < a.in_w) copy_floats<Arch>(to + kx * cin, in_row + ix * cin, cin);
+                    else std::memset(to + kx * cin, 0, cin * sizeof(float));
+                }
+                pointers[ky * stride] = to;
             }
         }
-        pointers[0] = row;
     });
 }
 

@@ -573,6 +573,14 @@ def measured_cases(data):
     return {case: spec for case, spec in CASES.items() if case in have}
 
 
+def rounds_text(data):
+    rounds = data.get("rounds", 1)
+    if rounds == 1:
+        return "One round."
+    return ("Every runtime was timed in %d rounds, the runtimes taking turns; each figure is "
+            "the median of the %d rounds' medians." % (rounds, rounds))
+
+
 def load_text(data):
     load = data.get("load_average")
     if not load:
@@ -596,8 +604,8 @@ def write_markdown(data, path):
         "",
         "Median wall time of one call in ms (lower is better), in process with the "
         "model loaded and warmed up (model load and process start-up excluded); for "
-        "batches also per image. All models are float32 with the same seeded random "
-        "weights in every runtime.",
+        "batches also per image. %s All models are float32 with the same seeded random "
+        "weights in every runtime." % rounds_text(data),
         "",
         "| model | batch | threads | " + " | ".join(RUNTIME_TITLES[r] for r in RUNTIMES)
         + " | krun / best other |",
@@ -798,6 +806,9 @@ def main(argv):
     ap.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     ap.add_argument("--threads", nargs="+", type=int, default=list(THREADS),
                     choices=list(THREADS))
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="time every runtime this many times, the runtimes taking turns; "
+                         "each figure is the median of the rounds' medians (default 3)")
     ap.add_argument("--node", default="node")
     ap.add_argument("--render", action="store_true",
                     help="only rewrite the .md and .png from the existing JSON")
@@ -849,22 +860,37 @@ def main(argv):
         versions.update(keras=prep["keras"], tensorflowjs=prep["tensorflowjs"],
                         tf2onnx=prep["tf2onnx"], onnx_opset=prep["onnx_opset"])
 
-    for rt in args.only:
-        for t in args.threads:
-            print("%s, %d thread(s)" % (RUNTIME_TITLES[rt], t), flush=True)
-            if rt == "krun":
-                rows = run_krun(t, args, args.cases)
-                versions["krun"] = krun_version(args.krun)
-            elif rt == "tfjs":
-                if t != 1:
-                    print("  skipped: " + TFJS_THREADS_NOTE)
-                    continue
-                v, rows = run_tfjs(t, args, args.cases)
-                versions.update(v)
-            else:
-                v, rows = run_python_runtime(rt, t, args, args.cases)
-                versions.update(v)
-            data["results"] += rows
+    # The runtimes take turns, round after round: a machine whose speed drifts (other load, clock)
+    # then weighs on all of them alike.
+    rounds = {}
+    for r in range(args.rounds):
+        for rt in args.only:
+            for t in args.threads:
+                print("round %d of %d: %s, %d thread(s)" % (r + 1, args.rounds, RUNTIME_TITLES[rt], t),
+                      flush=True)
+                if rt == "krun":
+                    rows = run_krun(t, args, args.cases)
+                    versions["krun"] = krun_version(args.krun)
+                elif rt == "tfjs":
+                    if t != 1:
+                        print("  skipped: " + TFJS_THREADS_NOTE)
+                        continue
+                    v, rows = run_tfjs(t, args, args.cases)
+                    versions.update(v)
+                else:
+                    v, rows = run_python_runtime(rt, t, args, args.cases)
+                    versions.update(v)
+                for row in rows:
+                    rounds.setdefault((row["case"], row["runtime"], row["threads"]), []).append(row)
+    for measured in rounds.values():
+        row = dict(measured[0])
+        if "median_ms" in row:
+            row["round_medians_ms"] = [m["median_ms"] for m in measured]
+            row["median_ms"] = float(np.median(row["round_medians_ms"]))
+            row["min_ms"] = min(m["min_ms"] for m in measured)
+            row["runs"] = sum(m["runs"] for m in measured)
+        data["results"].append(row)
+    data["rounds"] = args.rounds
 
     order = {c: i for i, c in enumerate(CASES)}
     data["results"].sort(key=lambda r: (order[r["case"]], RUNTIMES.index(r["runtime"]),

@@ -374,6 +374,7 @@ const float * float_input(const Tensor & x, Tensor & y) {
 class Rescaling : public Layer {
 public:
     bool per_sample(const std::vector<Spec> &) const override { return true; }
+    bool writes_every_output() const override { return true; }  // the multiply writes all of y
     explicit Rescaling(const LayerDesc & desc) : Layer(desc.name, desc.class_name) {
         const Config cfg = desc.cfg();
         KRUN_CHECK(cfg.has("scale"), context(), ": config has no 'scale'");

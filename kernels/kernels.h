@@ -158,7 +158,15 @@ struct Kernels {
     // null), column j is packed as float(b[., j] * column_scale[j]) (a folded BatchNormalization).
     int64_t (*packed_b_size)(int64_t k, int64_t n);
     void (*pack_b)(const float * b, int64_t k, int64_t n, const double * column_scale, float * packed);
+    // conv2d(expand) then depthwise_conv2d(depthwise) on its output, which never exists whole: the
+    // fast kernels compute it a few rows at a time, in cache. expand is a 1x1 convolution with
+    // stride 1, no padding and groups 1 whose epilogue has no residual; depthwise has depth
+    // multiplier 1, kernel_h <= kMaxExpandDepthwiseRows, and reads expand's output (its input
+    // field is ignored).
+    void (*expand_depthwise)(const Conv2dArgs & expand, const DepthwiseConv2dArgs & depthwise);
 };
+
+constexpr int64_t kMaxExpandDepthwiseRows = 8;
 
 // The scalar reference kernels.
 const Kernels & kernels_ref();

@@ -112,7 +112,7 @@ void pool2d(const Pool2dArgs & p) {
 const Kernels & kernels_threaded() {
     static const Kernels table{"threaded reference", gemm, conv2d, depthwise_conv2d, pool2d,
                                ref::unary, ref::binary, ref::softmax, ref::conv2d_transpose,
-                               ref::resize_bilinear, ref::packed_b_size, ref::pack_b};
+                               ref::resize_bilinear, ref::packed_b_size, ref::pack_b, ref::expand_depthwise};
     return table;
 }
 

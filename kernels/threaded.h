@@ -12,7 +12,7 @@ void conv2d(const Conv2dArgs & args);
 void depthwise_conv2d(const DepthwiseConv2dArgs & args);
 void pool2d(const Pool2dArgs & args);
 
-// The whole table: the reference with the four kernels above.
+// The whole table: the reference with the four kernels above (expand_depthwise: the reference's).
 const Kernels & kernels_threaded();
 
 }  // namespace krun::threaded

@@ -87,7 +87,8 @@ std::string Model::summary() const {
     out << std::string(80, '=') << "\nTotal params: " << total << "\n";
     const Graph::Fusions & f = g.fusions();
     out << "Fused for the fast kernels: " << f.batch_norms << " BatchNormalization folded, " << f.activations
-        << " activations, " << f.residual_adds << " residual adds, " << f.paddings << " paddings ("
+        << " activations, " << f.residual_adds << " residual adds, " << f.paddings << " paddings, "
+        << f.expand_depthwise << " expansions computed with their depthwise convolution ("
         << g.layer_calls().size() - g.nodes().size() << " of " << g.layer_calls().size() << " layer calls)\n";
     // The activation arena of run() for one sample (batch 1), when the other dimensions are known.
     std::vector<std::vector<int64_t>> shapes;

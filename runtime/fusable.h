@@ -30,6 +30,11 @@ public:
     // A ZeroPadding2D before this layer, which then reads the unpadded input (convolutions with
     // padding 'valid').
     virtual bool fuse_padding(int64_t top, int64_t bottom, int64_t left, int64_t right) { return false; }
+    // A DepthwiseConv2D reading only this layer's output (a MobileNet expansion and the depthwise
+    // after it): both computed by Kernels::expand_depthwise, the intermediate never stored whole.
+    // The call then takes the depthwise's other inputs (a fused residual) after its own and
+    // returns the depthwise's output. Needs everything else fused already (fuse.cpp).
+    virtual bool fuse_depthwise(Layer * depthwise) { return false; }
 
     void prepare() override;
     void pack_weights(const Kernels & kernels) override;

@@ -8,7 +8,9 @@
 //   float(1/6), which may differ in the last bit);
 // - an Add of its output and another value computed before it, as the epilogue's residual.
 // A ZeroPadding2D read only by a 'valid' Conv2D / DepthwiseConv2D becomes the convolution's
-// padding. The layer taking over must have no other call (it is changed for all its calls).
+// padding. Last, a 1x1 Conv2D read only by a DepthwiseConv2D computes it too (both with what they
+// took over), the expanded tensor between them never stored whole. The layer taking over must
+// have no other call (it is changed for all its calls).
 #include <algorithm>
 #include <cmath>
 
@@ -157,6 +159,27 @@ void Graph::fuse() {
                 break;  // nothing follows a residual in the epilogue
             }
         }
+    }
+    // Expansions and the depthwise convolutions reading them, each done with its own fusions.
+    for (size_t p = 0; p < nodes_.size(); ++p) {
+        Node & producer = nodes_[p];
+        if (!producer.layer || producer.outputs.size() != 1 || !single_call(producer.layer)) continue;
+        FusableLayer * layer = producer.layer->fusable();
+        const long d = only_reader(producer.outputs[0]);
+        if (!layer || d < 0 || nodes_[d].inputs[0] != producer.outputs[0] || nodes_[d].outputs.size() != 1 ||
+            !single_call(nodes_[d].layer))
+            continue;
+        // The depthwise's other inputs (a fused residual) must exist when the producer runs.
+        bool ready = true;
+        for (size_t i = 1; i < nodes_[d].inputs.size(); ++i)
+            for (long n = static_cast<long>(p); ready && n < d; ++n)
+                ready = !nodes_[n].layer || std::find(nodes_[n].outputs.begin(), nodes_[n].outputs.end(),
+                                                      nodes_[d].inputs[i]) == nodes_[n].outputs.end();
+        if (!ready || !layer->fuse_depthwise(nodes_[d].layer)) continue;
+        producer.inputs.insert(producer.inputs.end(), nodes_[d].inputs.begin() + 1, nodes_[d].inputs.end());
+        producer.outputs = nodes_[d].outputs;
+        nodes_[d].layer = nullptr;
+        ++fusions_.expand_depthwise;
     }
     nodes_.erase(std::remove_if(nodes_.begin(), nodes_.end(), [](const Node & n) { return n.layer == nullptr; }), nodes_.end());
 }

@@ -17,7 +17,7 @@ using namespace krun::test;
 namespace {
 
 struct Counts {
-    int batch_norms = 0, activations = 0, residual_adds = 0, paddings = 0;
+    int batch_norms = 0, activations = 0, residual_adds = 0, paddings = 0, expansions = 0;
 };
 
 // The counts Model::summary() reports.
@@ -25,8 +25,9 @@ Counts reported(const Model & model) {
     const std::string summary = model.summary();
     std::smatch m;
     REQUIRE(std::regex_search(summary, m, std::regex("Fused for the fast kernels: (\\d+) BatchNormalization folded, (\\d+) "
-                                                      "activations, (\\d+) residual adds, (\\d+) paddings")));
-    return {std::stoi(m[1]), std::stoi(m[2]), std::stoi(m[3]), std::stoi(m[4])};
+                                                      "activations, (\\d+) residual adds, (\\d+) paddings, (\\d+) "
+                                                      "expansions computed with their depthwise convolution")));
+    return {std::stoi(m[1]), std::stoi(m[2]), std::stoi(m[3]), std::stoi(m[4]), std::stoi(m[5])};
 }
 
 Json layers_of(const std::string & model_json) {
@@ -38,7 +39,8 @@ Json layers_of(const std::string & model_json) {
 // convolution; every ReLU is an activation or part of a hard-sigmoid / hard-swish chain (one
 // fused activation each); every Activation layer but the classifier's softmax follows a
 // convolution; every Add of two tensors is a residual add (Keras 3's `x + 3.0` op nodes are Add
-// entries with a constant operand).
+// entries with a constant operand); every Conv2D named *expand (the 1x1 expansion of an inverted
+// residual block) is read by the block's depthwise convolution.
 Counts expected_from_file(const std::string & model_json) {
     Counts c;
     for (const Json & layer : layers_of(model_json)) {
@@ -46,6 +48,8 @@ Counts expected_from_file(const std::string & model_json) {
         const Json & config = layer["config"];
         if (cls == "BatchNormalization") ++c.batch_norms;
         if (cls == "ZeroPadding2D") ++c.paddings;
+        const std::string name = config["name"];
+        if (cls == "Conv2D" && name.size() >= 6 && name.compare(name.size() - 6, 6, "expand") == 0) ++c.expansions;
         if (cls == "ReLU") ++c.activations;
         if (cls == "Activation" && config["activation"] != "softmax") ++c.activations;
         if (cls == "Add") {
@@ -59,7 +63,7 @@ Counts expected_from_file(const std::string & model_json) {
 
 }  // namespace
 
-TEST_CASE("fusion: MobileNet fixtures fold every BatchNormalization, activation, residual add and padding", "[fusion]") {
+TEST_CASE("fusion: MobileNet fixtures fold every BatchNormalization, activation, residual add, padding and expansion", "[fusion]") {
     for (const char * name : {"tfk_mobilenet_v2_035", "k3_mobilenet_v2_035", "tfk_mobilenet_v3_large", "k3_mobilenet_v3_large",
                               "tfk_mobilenet_v3_small", "k3_mobilenet_v3_small"}) {
         INFO(name);
@@ -71,10 +75,11 @@ TEST_CASE("fusion: MobileNet fixtures fold every BatchNormalization, activation,
         CHECK(fast.activations == expected.activations);
         CHECK(fast.residual_adds == expected.residual_adds);
         CHECK(fast.paddings == expected.paddings);
+        CHECK(fast.expansions == expected.expansions);
         Options reference;
         reference.reference_kernels = true;
         const Counts literal = reported(Model::load(path, reference));
-        CHECK(literal.batch_norms + literal.activations + literal.residual_adds + literal.paddings == 0);
+        CHECK(literal.batch_norms + literal.activations + literal.residual_adds + literal.paddings + literal.expansions == 0);
     }
 }
 

@@ -27,7 +27,7 @@ std::vector<const Kernels *> supported_tables() {
 }
 
 float * scratch_floats(Scratch slot, int64_t n) {
-    thread_local std::vector<float> buffers[3];
+    thread_local std::vector<float> buffers[kScratchSlots];
     std::vector<float> & buffer = buffers[static_cast<int>(slot)];
     if (static_cast<int64_t>(buffer.size()) < n) buffer.resize(n);  // new elements are zero
     return buffer.data();

@@ -1,3 +1,5 @@
+#include <vector>
+
 #include "kernels/ref/ref.h"
 
 namespace krun::ref {
@@ -83,6 +85,16 @@ void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
                     *out = a.bias ? acc + a.bias[oc] : acc;
                 }
     pixel_epilogues(a, a.in_channels * dm);
+}
+
+void expand_depthwise(const Conv2dArgs & expand, const DepthwiseConv2dArgs & depthwise) {
+    std::vector<float> expanded(static_cast<size_t>(expand.batch * expand.out_h * expand.out_w * expand.out_channels));
+    Conv2dArgs e = expand;
+    e.output = expanded.data();
+    conv2d(e);
+    DepthwiseConv2dArgs d = depthwise;
+    d.geometry.input = expanded.data();
+    depthwise_conv2d(d);
 }
 
 }  // namespace krun::ref

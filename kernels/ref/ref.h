@@ -8,6 +8,7 @@ namespace krun::ref {
 void gemm(const GemmArgs & args);
 void conv2d(const Conv2dArgs & args);
 void depthwise_conv2d(const DepthwiseConv2dArgs & args);
+void expand_depthwise(const Conv2dArgs & expand, const DepthwiseConv2dArgs & depthwise);
 void pool2d(const Pool2dArgs & args);
 void unary(const UnaryArgs & op, const float * x, float * y, int64_t n);
 void binary(Binary op, const float * a, int64_t a_step, const float * b, int64_t b_step, float * y, int64_t n);

@@ -165,6 +165,8 @@ private:
     }
 };
 
+class DepthwiseConv;
+
 // Conv1D, Conv2D: kernel [*window, in / groups, filters], bias [filters].
 class Conv : public ConvBase {
 public:
@@ -179,7 +181,14 @@ public:
         set_fusable(kernel_slot_, bias_slot_, 1, groups_ == 1);  // kernels pack groups-1 convolutions only
     }
 
-    std::vector<Spec> infer(const std::vector<Spec> & inputs) const override {
+    bool fuse_depthwise(Layer * next) override;
+
+    std::vector<Spec> infer(const std::vector<Spec> & inputs) const override;
+    void run(const std::vector<const Tensor *> & inputs, std::vector<Tensor> & outputs,
+             const Kernels & kernels) const override;
+
+private:
+    std::vector<Spec> infer_own(const std::vector<Spec> & inputs) const {
         const int64_t channels = input_channels(inputs);
         KRUN_CHECK(channels % groups_ == 0, context(), ": input channels ", channels, " are not divisible by groups ",
                    groups_);
@@ -191,24 +200,9 @@ public:
         return out;
     }
 
-    void run(const std::vector<const Tensor *> & inputs, std::vector<Tensor> & outputs,
-             const Kernels & kernels) const override {
-        Conv2dArgs a = conv_args(forward_geometry(inputs[0]->shape()), filters_);
-        a.groups = groups_;
-        a.input = inputs[0]->data();
-        a.kernel = kernel_data();
-        a.packed = packed();
-        a.bias = bias_data();
-        a.epilogue = epilogue(inputs);
-        Tensor scratch;
-        a.output = pre_activation(outputs[0], scratch);
-        kernels.conv2d(a);
-        activate(a.output, outputs[0], filters_, true, kernels);
-    }
-
-private:
     int64_t filters_ = 0, groups_ = 1;
     size_t kernel_slot_ = kNone, bias_slot_ = kNone;
+    const DepthwiseConv * depthwise_ = nullptr;  // computed with this layer (fuse_depthwise)
 };
 
 // DepthwiseConv1D/2D, and the depthwise half of SeparableConv1D/2D: kernel [*window, in, multiplier].
@@ -234,6 +228,11 @@ protected:
     // null, then `epilogue`.
     void depthwise(const Geometry & g, const float * input, const float * bias, const Epilogue & epilogue,
                    float * output, const Kernels & kernels) const {
+        kernels.depthwise_conv2d(depthwise_args(g, input, bias, epilogue, output));
+    }
+
+    DepthwiseConv2dArgs depthwise_args(const Geometry & g, const float * input, const float * bias,
+                                       const Epilogue & epilogue, float * output) const {
         DepthwiseConv2dArgs d;
         d.geometry = conv_args(g, g.channels * depth_multiplier_);
         d.geometry.input = input;
@@ -242,7 +241,7 @@ protected:
         d.geometry.output = output;
         d.geometry.epilogue = epilogue;
         d.depth_multiplier = depth_multiplier_;
-        kernels.depthwise_conv2d(d);
+        return d;
     }
 
     int64_t depth_multiplier_ = 1;
@@ -277,9 +276,60 @@ public:
         activate(pre, outputs[0], g.channels * depth_multiplier_, true, kernels);
     }
 
+    // Whether a Conv2D before it may compute it (Conv::fuse_depthwise): everything in the kernel.
+    bool fusable_after_expansion() const {
+        return rank_ == 2 && depth_multiplier_ == 1 && kernel_[0] <= kMaxExpandDepthwiseRows &&
+               (activation_.is_linear() || activation_in_epilogue());
+    }
+    // The depthwise half of a fused call: its input is the expansion of shape `expanded_from`
+    // (the expansion's input) with `channels` channels (input pointer left null); `inputs` are the
+    // call's inputs as this layer sees them (the first is not read).
+    DepthwiseConv2dArgs fused_args(const Shape & expanded_from, int64_t channels, const std::vector<const Tensor *> & inputs,
+                                   float * output) const {
+        Geometry g = forward_geometry(expanded_from);  // a 1x1 stride-1 expansion keeps the pixels
+        g.channels = channels;
+        return depthwise_args(g, nullptr, bias_data(), epilogue(inputs), output);
+    }
+
 private:
     size_t bias_slot_ = kNone;
 };
+
+std::vector<Spec> Conv::infer(const std::vector<Spec> & inputs) const {
+    if (!depthwise_) return infer_own(inputs);
+    std::vector<Spec> next = infer_own({inputs[0]});
+    next.insert(next.end(), inputs.begin() + 1, inputs.end());
+    return depthwise_->infer(next);
+}
+
+void Conv::run(const std::vector<const Tensor *> & inputs, std::vector<Tensor> & outputs, const Kernels & kernels) const {
+    Conv2dArgs a = conv_args(forward_geometry(inputs[0]->shape()), filters_);
+    a.groups = groups_;
+    a.input = inputs[0]->data();
+    a.kernel = kernel_data();
+    a.packed = packed();
+    a.bias = bias_data();
+    a.epilogue = epilogue(inputs);  // no residual of its own when fused with a depthwise
+    if (depthwise_) {
+        kernels.expand_depthwise(a, depthwise_->fused_args(inputs[0]->shape(), filters_, inputs, outputs[0].data()));
+        return;
+    }
+    Tensor scratch;
+    a.output = pre_activation(outputs[0], scratch);
+    kernels.conv2d(a);
+    activate(a.output, outputs[0], filters_, true, kernels);
+}
+
+bool Conv::fuse_depthwise(Layer * next) {
+    auto * depthwise = dynamic_cast<DepthwiseConv *>(next);
+    const bool pointwise = rank_ == 2 && kernel_ == std::vector<int64_t>{1, 1} && strides_ == std::vector<int64_t>{1, 1} &&
+                           fused_pad_ == std::array<int64_t, 4>{0, 0, 0, 0};
+    if (!depthwise || !depthwise->fusable_after_expansion() || !pointwise || groups_ != 1 || fused_inputs() > 0 ||
+        !(activation_.is_linear() || activation_in_epilogue()))
+        return false;
+    depthwise_ = depthwise;
+    return true;
+}
 
 // SeparableConv1D/2D: depthwise (no bias), then pointwise [*1s, in * depth_multiplier, filters] as a
 // gemm over pixels, plus bias [filters], then the activation.

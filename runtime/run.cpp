@@ -3,8 +3,11 @@
 // liveness: a value's space is reused once the last node reading it has run. Later runs with
 // those shapes reuse the plan and the arena, so the graph allocates nothing but the returned
 // outputs. Concurrent runs each take their own state from a small pool.
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <limits>
 
 #include "graph.h"
@@ -196,18 +199,44 @@ std::vector<Tensor> Graph::run_by_sample(const std::vector<Tensor> & inputs) con
         shape[0] = batch;
         outputs.push_back(Tensor::uninitialized(std::move(shape), state->values[v].dtype()));
     }
-    for (int64_t s = 0; s < batch; ++s) {
+    auto run_sample = [&](RunState & on, int64_t s) {
         for (size_t i = 0; i < inputs.size(); ++i) {
             const int64_t count = inputs[i].size() / batch;
-            load_input(*state, i, inputs[i], s * count, count);
+            load_input(on, i, inputs[i], s * count, count);
         }
-        execute(*state, nullptr);
+        execute(on, nullptr);
         for (size_t k = 0; k < outputs.size(); ++k) {
-            const Tensor & value = state->values[output_values_[k]];
+            const Tensor & value = on.values[output_values_[k]];
             std::memcpy(outputs[k].storage_.get() + s * value.size(), value.storage_.get(), value.size() * 4);
         }
+    };
+    const int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), batch));
+    if (threads <= 1) {
+        for (int64_t s = 0; s < batch; ++s) run_sample(*state, s);
+        give_back(std::move(state));
+        return outputs;
     }
+    // Several threads: samples side by side, each thread on its own state with one thread inside
+    // the kernels (no barrier per kernel call).
     give_back(std::move(state));
+    std::exception_ptr error;
+#pragma omp parallel num_threads(threads)
+    {
+        omp_set_num_threads(1);  // this thread's kernel calls only (ICVs are per task)
+        std::unique_ptr<RunState> own;
+#pragma omp for schedule(dynamic)
+        for (int64_t s = 0; s < batch; ++s) {
+            try {
+                if (!own) own = take_state(inputs, true);
+                run_sample(*own, s);
+            } catch (...) {
+#pragma omp critical(krun_sample_error)
+                if (!error) error = std::current_exception();
+            }
+        }
+        if (own) give_back(std::move(own));
+    }
+    if (error) std::rethrow_exception(error);
     return outputs;
 }
 

@@ -98,3 +98,28 @@ TEST_CASE("concurrency: runs with different input shapes at once give identical 
     for (std::thread & t : threads) t.join();
     CHECK(std::all_of(ok.begin(), ok.end(), [](char c) { return c != 0; }));
 }
+
+// A batch whose samples the graph computes alone runs them side by side on the OpenMP threads
+// (runtime/run.cpp), each thread on its own arena: every sample must come out as when it is run
+// by itself.
+TEST_CASE("concurrency: a batch run sample by sample on several threads gives each sample's result", "[concurrency]") {
+    const fs::path folder = fs::path(KRUN_MODELS_DIR) / "tfk_digits_cnn";
+    Options options;
+    options.threads = 3;
+    const Model model = Model::load((folder / "model.json").string(), options);
+    const Tensor input = read_npy((folder / "input_0.npy").string());
+    const int64_t batch = input.dim(0), per_sample = input.size() / batch;
+    REQUIRE(batch >= 2);
+    const std::vector<Tensor> together = model.run({input});
+    options.threads = 1;
+    const Model alone = Model::load((folder / "model.json").string(), options);
+    for (int64_t s = 0; s < batch; ++s) {
+        std::vector<int64_t> shape = input.shape();
+        shape[0] = 1;
+        Tensor one(shape);
+        std::memcpy(one.data(), input.data() + s * per_sample, per_sample * 4);
+        const Tensor expected = alone.run({one})[0];
+        INFO("sample " << s);
+        CHECK(std::memcmp(together[0].data() + s * expected.size(), expected.data(), expected.size() * 4) == 0);
+    }
+}

@@ -510,10 +510,12 @@ void conv2d(const Conv2dArgs & a) {
         const bool contiguous = a.dilation_w == 1 && ix0 >= 0 && ix0 + a.kernel_w <= a.in_w;
         for (int64_t ky = 0; ky < a.kernel_h; ++ky) {
             const int64_t iy = at.oy * a.stride_h - a.pad_top + ky * a.dilation_h;
-            const float * in_row = a.input + (at.image * a.in_h + iy) * a.in_w * cin;
             if (iy < 0 || iy >= a.in_h) {
                 pointers[ky * stride] = padding;
-            } else if (contiguous) {
+                continue;
+            }
+            const float * in_row = a.input + (at.image * a.in_h + iy) * a.in_w * cin;
+            if (contiguous) {
                 pointers[ky * stride] = in_row + ix0 * cin;
             } else {
                 if (!buffer) buffer = scratch_floats(Scratch::Rows, buffer_size);
@@ -678,6 +680,13 @@ void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
 // on 112x112x96 (4.6 MiB), is even on 56x56x144 (1.7 MiB) and loses on the smaller ones.
 constexpr int64_t kRowWiseMinBytes = int64_t{2} << 20;
 
+// The index of `value` among values[0, n), or n (a loop: no standard-library template here).
+int64_t index_of(const int64_t * values, int64_t n, int64_t value) {
+    int64_t i = 0;
+    while (i < n && values[i] != value) ++i;
+    return i;
+}
+
 // Expanded row `in_row` (in_w pixels) into `out_row`.
 template <class Arch, Act A>
 void expand_row(const Conv2dArgs & e, const float * in_row, float * out_row) {
@@ -725,10 +734,10 @@ void expand_depthwise(const Conv2dArgs & e, const DepthwiseConv2dArgs & dw) {
             for (int64_t ky = 0; ky < kh; ++ky) {
                 in_rows[ky] = nullptr;
                 if (wanted[ky] < 0) continue;
-                int64_t slot = std::find(held, held + kh, wanted[ky]) - held;
+                int64_t slot = index_of(held, kh, wanted[ky]);
                 if (slot == kh) {  // not there: into a slot this output row does not read
                     slot = 0;
-                    while (held[slot] >= 0 && std::find(wanted, wanted + kh, held[slot]) != wanted + kh) ++slot;
+                    while (held[slot] >= 0 && index_of(wanted, kh, held[slot]) < kh) ++slot;
                     expand(e, e.input + wanted[ky] * e.in_w * e.in_channels, ring + slot * row_elems);
                     held[slot] = wanted[ky];
                 }

@@ -2,7 +2,9 @@
 // value's concrete shape and places all values (inputs, every node's outputs) in one arena by
 // liveness: a value's space is reused once the last node reading it has run. Later runs with
 // those shapes reuse the plan and the arena, so the graph allocates nothing but the returned
-// outputs. Concurrent runs each take their own state from a small pool.
+// outputs. Concurrent runs each take their own state from a small pool. A batch whose samples
+// every layer computes alone (Layer::per_sample) runs sample by sample on the plan for one
+// sample, whose activations stay in cache, the samples side by side on the OpenMP threads.
 #include <omp.h>
 
 #include <algorithm>

@@ -26,10 +26,13 @@ std::shared_ptr<Graph> load_graph(const std::string & model_json_path, const Opt
     in_file([&] { graph = std::make_shared<Graph>(file.top, file.keras); });
     graph->options = options;
     graph->producer = file.producer;
-    std::vector<ManifestWeight> weights =
-        read_weights(file.document.contains("weightsManifest") ? file.document["weightsManifest"] : Json(), file.folder,
-                     file.path);
-    graph->binding_report = bind_weights(*graph, weights, file.path);
+    {
+        // Gone once bound: the layers hold the only copies, which packing then replaces.
+        std::vector<ManifestWeight> weights =
+            read_weights(file.document.contains("weightsManifest") ? file.document["weightsManifest"] : Json(),
+                         file.folder, file.path);
+        graph->binding_report = bind_weights(*graph, weights, file.path);
+    }
     in_file([&] {
         for (LayerRecord & r : graph->layers()) r.layer->prepare();
         graph->expand(file.top);

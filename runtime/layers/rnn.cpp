@@ -261,22 +261,24 @@ private:
         // GRU reset_after: bias row 0 goes with x.W, row 1 with h.U.
         const float * recurrent_bias = bias && gru_reset_after ? bias + gates * u : nullptr;
 
-        // Gate-major projections: proj[g][s][b][:] = x_s.W_g (+ input bias).
-        std::vector<float> proj(static_cast<size_t>(gates * rows * u));
-        for (int64_t g = 0; g < gates; ++g) {
-            GemmArgs p;
-            p.m = rows;
-            p.n = u;
-            p.k = in;
-            p.a = x;
-            p.lda = in;
-            p.b = kernel + g * u;
-            p.ldb = gates * u;
-            p.bias = cell.bias_in_projection() ? bias + g * u : nullptr;
-            p.c = &proj[g * rows * u];
-            p.ldc = u;
-            kernels.gemm(p);
-        }
+        // The input projection of every step and gate in one gemm, x.W (+ input bias) as
+        // [rows][gates * u], then laid out gate-major: proj[g][s][b][:] = x_s.W_g (+ bias_g).
+        std::vector<float> all_gates(static_cast<size_t>(rows * gates * u)), proj(all_gates.size());
+        GemmArgs p;
+        p.m = rows;
+        p.n = gates * u;
+        p.k = in;
+        p.a = x;
+        p.lda = in;
+        p.b = kernel;
+        p.ldb = gates * u;
+        p.bias = cell.bias_in_projection() ? bias : nullptr;
+        p.c = all_gates.data();
+        p.ldc = gates * u;
+        kernels.gemm(p);
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t g = 0; g < gates; ++g)
+                std::copy_n(&all_gates[(r * gates + g) * u], u, &proj[(g * rows + r) * u]);
         // c_g (+)= h.U_g (+ bias_g)
         auto recurrent_gemm = [&](const float * h, int64_t g, const float * gate_bias, float * out, bool accumulate) {
             GemmArgs r;

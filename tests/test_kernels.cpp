@@ -352,83 +352,88 @@ TEST_CASE("kernels: fast expand_depthwise equals the reference up to rounding", 
                           {1, 64, 66, 8, 131, 3, 2, 1, krun::Padding::Same}, {2, 48, 50, 4, 232, 3, 1, 1, krun::Padding::Same},
                           {1, 47, 49, 5, 240, 5, 1, 1, krun::Padding::Valid}};
     int index = 0;
-    for (const krun::Kernels * fast : fast_tables())
-        for (int threads : {1, 2, 3})
-            for (const Case & c : cases) {
-                omp_set_num_threads(threads);
-                ++index;
-                const krun::UnaryArgs expand_activation = kActivations[index % kActivationCount];
-                const krun::UnaryArgs depthwise_activation = kActivations[(index + 5) % kActivationCount];
-                const bool with_residual = index % 2 == 0;
-                INFO(fast->name << " batch " << c.batch << " " << c.h << "x" << c.w << " cin " << c.cin << " cexp " << c.cexp
-                                << " kernel " << c.kernel << " stride " << c.stride << " dilation " << c.dilation
-                                << " activations " << int(expand_activation.op) << " " << int(depthwise_activation.op)
-                                << " residual " << with_residual << " threads " << threads);
-                krun::Conv2dArgs e;
-                e.batch = c.batch, e.in_h = e.out_h = c.h, e.in_w = e.out_w = c.w;
-                e.in_channels = c.cin, e.out_channels = c.cexp;
-                const auto input = random_values(c.batch * c.h * c.w * c.cin, 8);
-                const auto expand_kernel = random_values(c.cin * c.cexp, 9), expand_bias = random_values(c.cexp, 10);
-                e.input = input.data(), e.bias = expand_bias.data(), e.packed = true;
-                e.epilogue.activation = expand_activation;
-                krun::DepthwiseConv2dArgs d;
-                krun::Conv2dArgs & g = d.geometry;
-                g.batch = c.batch, g.in_h = c.h, g.in_w = c.w, g.in_channels = g.out_channels = c.cexp;
-                g.kernel_h = g.kernel_w = c.kernel, g.stride_h = g.stride_w = c.stride;
-                g.dilation_h = g.dilation_w = c.dilation;
-                const krun::AxisWindow rows = krun::axis_window(c.h, c.kernel, c.stride, c.dilation, c.padding);
-                const krun::AxisWindow cols = krun::axis_window(c.w, c.kernel, c.stride, c.dilation, c.padding);
-                g.out_h = rows.out, g.pad_top = rows.pad_before, g.out_w = cols.out, g.pad_left = cols.pad_before;
-                const auto depthwise_kernel = random_values(c.kernel * c.kernel * c.cexp, 11);
-                const auto depthwise_bias = random_values(c.cexp, 12);
-                const size_t out_size = c.batch * g.out_h * g.out_w * c.cexp;
-                const auto residual = random_values(out_size, 13);
-                g.kernel = depthwise_kernel.data(), g.bias = depthwise_bias.data();
-                g.epilogue.activation = depthwise_activation;
-                g.epilogue.residual = with_residual ? residual.data() : nullptr;
+    for (const Case & c : cases) {
+        ++index;
+        const krun::UnaryArgs expand_activation = kActivations[index % kActivationCount];
+        const krun::UnaryArgs depthwise_activation = kActivations[(index + 5) % kActivationCount];
+        const bool with_residual = index % 2 == 0;
+        INFO("batch " << c.batch << " " << c.h << "x" << c.w << " cin " << c.cin << " cexp " << c.cexp << " kernel "
+                      << c.kernel << " stride " << c.stride << " dilation " << c.dilation << " activations "
+                      << int(expand_activation.op) << " " << int(depthwise_activation.op) << " residual " << with_residual);
+        krun::Conv2dArgs e;
+        e.batch = c.batch, e.in_h = e.out_h = c.h, e.in_w = e.out_w = c.w;
+        e.in_channels = c.cin, e.out_channels = c.cexp;
+        const auto input = random_values(c.batch * c.h * c.w * c.cin, 8);
+        const auto expand_kernel = random_values(c.cin * c.cexp, 9), expand_bias = random_values(c.cexp, 10);
+        e.input = input.data(), e.bias = expand_bias.data(), e.packed = true;
+        e.epilogue.activation = expand_activation;
+        krun::DepthwiseConv2dArgs d;
+        krun::Conv2dArgs & g = d.geometry;
+        g.batch = c.batch, g.in_h = c.h, g.in_w = c.w, g.in_channels = g.out_channels = c.cexp;
+        g.kernel_h = g.kernel_w = c.kernel, g.stride_h = g.stride_w = c.stride;
+        g.dilation_h = g.dilation_w = c.dilation;
+        const krun::AxisWindow rows = krun::axis_window(c.h, c.kernel, c.stride, c.dilation, c.padding);
+        const krun::AxisWindow cols = krun::axis_window(c.w, c.kernel, c.stride, c.dilation, c.padding);
+        g.out_h = rows.out, g.pad_top = rows.pad_before, g.out_w = cols.out, g.pad_left = cols.pad_before;
+        const auto depthwise_kernel = random_values(c.kernel * c.kernel * c.cexp, 11);
+        const auto depthwise_bias = random_values(c.cexp, 12);
+        const size_t out_size = c.batch * g.out_h * g.out_w * c.cexp;
+        const auto residual = random_values(out_size, 13);
+        g.kernel = depthwise_kernel.data(), g.bias = depthwise_bias.data();
+        g.epilogue.activation = depthwise_activation;
+        g.epilogue.residual = with_residual ? residual.data() : nullptr;
 
-                std::vector<float> out_ref(out_size), out_fast(out_size, 99.f);
-                const std::vector<float> ref_kernel = pack(ref, expand_kernel, c.cin, c.cexp);
-                e.kernel = ref_kernel.data(), g.output = out_ref.data();
-                ref.expand_depthwise(e, d);
+        std::vector<float> out_ref(out_size);
+        const std::vector<float> ref_kernel = pack(ref, expand_kernel, c.cin, c.cexp);
+        e.kernel = ref_kernel.data(), g.output = out_ref.data();
+        ref.expand_depthwise(e, d);
+
+        // The bound of check_sums for each of the two sums in a row: the expansion's error
+        // (stretched at most 1.5 times by its activation) enters the depthwise sum with the taps'
+        // |weights|. Magnitudes from the reference on absolute values.
+        const size_t expanded_size = c.batch * c.h * c.w * c.cexp;
+        std::vector<float> expand_magnitude(expanded_size), activated(expanded_size);
+        const auto abs_input = absolute(input), abs_expand_kernel = absolute(expand_kernel);
+        const auto abs_expand_bias = absolute(expand_bias), abs_depthwise_kernel = absolute(depthwise_kernel);
+        const auto abs_depthwise_bias = absolute(depthwise_bias);
+        krun::Conv2dArgs m = e;
+        m.input = abs_input.data(), m.kernel = abs_expand_kernel.data(), m.bias = abs_expand_bias.data();
+        m.packed = false, m.epilogue = {}, m.output = expand_magnitude.data();
+        ref.conv2d(m);
+        m = e, m.kernel = expand_kernel.data(), m.packed = false, m.output = activated.data();
+        ref.conv2d(m);
+        activated = absolute(activated);
+        std::vector<float> sum_magnitude(out_size), carried(out_size);
+        krun::DepthwiseConv2dArgs dm = d;
+        dm.geometry.input = activated.data(), dm.geometry.kernel = abs_depthwise_kernel.data();
+        dm.geometry.bias = abs_depthwise_bias.data(), dm.geometry.epilogue = {}, dm.geometry.output = sum_magnitude.data();
+        ref.depthwise_conv2d(dm);
+        dm.geometry.input = expand_magnitude.data(), dm.geometry.bias = nullptr, dm.geometry.output = carried.data();
+        ref.depthwise_conv2d(dm);
+        const double per_term = krun::test::kFastSumRtolPerTerm;
+        std::vector<double> bound(out_size);
+        for (size_t i = 0; i < out_size; ++i) {
+            const double own = sum_magnitude[i] + (with_residual ? std::fabs(residual[i]) : 0.f);
+            bound[i] = per_term * (c.kernel * c.kernel + 2) * own + per_term * 1.5 * (c.cin + 2) * carried[i] +
+                       krun::test::kFastTranscendentalAtol + krun::test::kFastTranscendentalRtol * own;
+        }
+
+        for (const krun::Kernels * fast : fast_tables())
+            for (int threads : {1, 2, 3}) {
+                omp_set_num_threads(threads);
+                INFO(fast->name << " threads " << threads);
+                std::vector<float> out_fast(out_size, 99.f);
                 const std::vector<float> fast_kernel = pack(*fast, expand_kernel, c.cin, c.cexp);
                 e.kernel = fast_kernel.data(), g.output = out_fast.data();
                 fast->expand_depthwise(e, d);
-
-                // The bound of check_sums for each of the two sums in a row: the expansion's error
-                // (stretched at most 1.5 times by its activation) enters the depthwise sum with
-                // the taps' |weights|. Magnitudes from the reference on absolute values.
-                const size_t expanded_size = c.batch * c.h * c.w * c.cexp;
-                std::vector<float> expand_magnitude(expanded_size), activated(expanded_size);
-                const auto abs_input = absolute(input), abs_expand_kernel = absolute(expand_kernel);
-                const auto abs_expand_bias = absolute(expand_bias), abs_depthwise_kernel = absolute(depthwise_kernel);
-                const auto abs_depthwise_bias = absolute(depthwise_bias);
-                krun::Conv2dArgs m = e;
-                m.input = abs_input.data(), m.kernel = abs_expand_kernel.data(), m.bias = abs_expand_bias.data();
-                m.packed = false, m.epilogue = {}, m.output = expand_magnitude.data();
-                ref.conv2d(m);
-                m = e, m.kernel = expand_kernel.data(), m.packed = false, m.output = activated.data();
-                ref.conv2d(m);
-                activated = absolute(activated);
-                std::vector<float> sum_magnitude(out_size), carried(out_size);
-                krun::DepthwiseConv2dArgs dm = d;
-                dm.geometry.input = activated.data(), dm.geometry.kernel = abs_depthwise_kernel.data();
-                dm.geometry.bias = abs_depthwise_bias.data(), dm.geometry.epilogue = {}, dm.geometry.output = sum_magnitude.data();
-                ref.depthwise_conv2d(dm);
-                dm.geometry.input = expand_magnitude.data(), dm.geometry.bias = nullptr, dm.geometry.output = carried.data();
-                ref.depthwise_conv2d(dm);
-                const double per_term = krun::test::kFastSumRtolPerTerm;
                 int64_t bad = 0;
                 size_t first_bad = 0;
-                for (size_t i = 0; i < out_size; ++i) {
-                    const double own = sum_magnitude[i] + (with_residual ? std::fabs(residual[i]) : 0.f);
-                    const double bound = per_term * (c.kernel * c.kernel + 2) * own + per_term * 1.5 * (c.cin + 2) * carried[i] +
-                                         krun::test::kFastTranscendentalAtol + krun::test::kFastTranscendentalRtol * own;
-                    if (!(std::fabs(double(out_fast[i]) - double(out_ref[i])) <= bound) && bad++ == 0) first_bad = i;
-                }
+                for (size_t i = 0; i < out_size; ++i)
+                    if (!(std::fabs(double(out_fast[i]) - double(out_ref[i])) <= bound[i]) && bad++ == 0) first_bad = i;
                 INFO("element " << first_bad << ": fast " << out_fast[first_bad] << " reference " << out_ref[first_bad]);
                 CHECK(bad == 0);
             }
+    }
     omp_set_num_threads(omp_get_num_procs());
 }
 

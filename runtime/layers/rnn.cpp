@@ -4,8 +4,9 @@
 // return_sequences, return_state, go_backwards, time_major, zero_output_for_mask; zero or given
 // initial states; a Keras mask as the last input (layer.h): masked steps keep the states and
 // output the previous step's output (zeros with zero_output_for_mask, and before any kept step).
-// Kernels: one gemm per gate for the input projection of all time steps, then per step a gemm
-// per gate for the recurrent part, unary (activations) and binary (gate arithmetic).
+// Kernels: one gemm for the input projection of all time steps and gates, then per step the
+// recurrent gemm (all gates in one for a single sample, else one per gate), unary (activations)
+// and binary (gate arithmetic).
 #include <algorithm>
 #include <cstring>
 
@@ -262,8 +263,10 @@ private:
         const float * recurrent_bias = bias && gru_reset_after ? bias + gates * u : nullptr;
 
         // The input projection of every step and gate in one gemm, x.W (+ input bias) as
-        // [rows][gates * u], then laid out gate-major: proj[g][s][b][:] = x_s.W_g (+ bias_g).
-        std::vector<float> all_gates(static_cast<size_t>(rows * gates * u)), proj(all_gates.size());
+        // [steps][batch][gates * u], then laid out step- and gate-major: proj[s][g][b][:] =
+        // x_s.W_g (+ bias_g) (the same layout for a single sample), so that the gates of one step
+        // are side by side.
+        std::vector<float> all_gates(static_cast<size_t>(rows * gates * u)), proj(batch > 1 ? all_gates.size() : 0);
         GemmArgs p;
         p.m = rows;
         p.n = gates * u;
@@ -276,14 +279,18 @@ private:
         p.c = all_gates.data();
         p.ldc = gates * u;
         kernels.gemm(p);
-        for (int64_t r = 0; r < rows; ++r)
-            for (int64_t g = 0; g < gates; ++g)
-                std::copy_n(&all_gates[(r * gates + g) * u], u, &proj[(g * rows + r) * u]);
-        // c_g (+)= h.U_g (+ bias_g)
-        auto recurrent_gemm = [&](const float * h, int64_t g, const float * gate_bias, float * out, bool accumulate) {
+        for (int64_t s = 0; s < (batch > 1 ? steps : 0); ++s)
+            for (int64_t b = 0; b < batch; ++b)
+                for (int64_t g = 0; g < gates; ++g)
+                    std::copy_n(&all_gates[((s * batch + b) * gates + g) * u], u, &proj[((s * gates + g) * batch + b) * u]);
+        float * const step_gates = batch > 1 ? proj.data() : all_gates.data();
+        // out (+)= h.U (+ bias) for gates [g, g + count), [batch][count * u]: the gate blocks of
+        // [count][batch][u] when batch is 1 or count 1.
+        auto recurrent_gemm = [&](const float * h, int64_t g, int64_t count, const float * gate_bias, float * out,
+                                  bool accumulate) {
             GemmArgs r;
             r.m = batch;
-            r.n = u;
+            r.n = count * u;
             r.k = u;
             r.a = h;
             r.lda = u;
@@ -291,12 +298,17 @@ private:
             r.ldb = gates * u;
             r.bias = gate_bias;
             r.c = out;
-            r.ldc = u;
+            r.ldc = count * u;
             r.accumulate = accumulate;
             kernels.gemm(r);
         };
-        auto act = [&](const Activation & a, float * v) { apply_activation(a, v, v, n, u, kernels); };
-        auto op = [&](Binary o, const float * a, const float * b, float * y) { kernels.binary(o, a, 1, b, 1, y, n); };
+        // `blocks` gate blocks of n values from v on (adjacent gates of one step).
+        auto act = [&](const Activation & a, float * v, int64_t blocks = 1) {
+            apply_activation(a, v, v, blocks * n, u, kernels);
+        };
+        auto op = [&](Binary o, const float * a, const float * b, float * y, int64_t blocks = 1) {
+            kernels.binary(o, a, 1, b, 1, y, blocks * n);
+        };
 
         std::vector<float> scratch(static_cast<size_t>(3 * n)), c_prev(keep.empty() ? 0 : static_cast<size_t>(n));
         const float one = 1.f;
@@ -304,19 +316,22 @@ private:
             const float * h_prev = s == 0 ? h0 : h_seq + (s - 1) * n;
             float * h = h_seq + s * n;
             float * gate[4] = {};
-            for (int64_t g = 0; g < gates; ++g) gate[g] = &proj[(g * steps + s) * n];
+            for (int64_t g = 0; g < gates; ++g) gate[g] = step_gates + (s * gates + g) * n;
             if (!keep.empty() && cell.kind == CellKind::LSTM) std::copy(c, c + n, c_prev.begin());
 
             switch (cell.kind) {
             case CellKind::SimpleRNN:  // h = act((x.W + b) + h_prev.U)
-                recurrent_gemm(h_prev, 0, nullptr, gate[0], true);
+                recurrent_gemm(h_prev, 0, 1, nullptr, gate[0], true);
                 apply_activation(cell.activation, gate[0], h, n, u, kernels);
                 break;
             case CellKind::LSTM: {  // gates i, f, c, o
-                for (int64_t g = 0; g < 4; ++g)
-                    recurrent_gemm(h_prev, g, bias && !cell.bias_with_input ? bias + g * u : nullptr, gate[g], true);
-                act(cell.recurrent_activation, gate[0]);
-                act(cell.recurrent_activation, gate[1]);
+                const float * recurrent_bias_all = bias && !cell.bias_with_input ? bias : nullptr;
+                if (batch == 1)
+                    recurrent_gemm(h_prev, 0, 4, recurrent_bias_all, gate[0], true);
+                else
+                    for (int64_t g = 0; g < 4; ++g)
+                        recurrent_gemm(h_prev, g, 1, recurrent_bias_all ? recurrent_bias_all + g * u : nullptr, gate[g], true);
+                act(cell.recurrent_activation, gate[0], 2);  // i and f
                 act(cell.activation, gate[2]);
                 act(cell.recurrent_activation, gate[3]);
                 op(Binary::Multiply, gate[1], c, gate[1]);        // f * c_prev
@@ -328,17 +343,19 @@ private:
             }
             case CellKind::GRU: {  // gates z, r, h
                 float * m[3] = {&scratch[0], &scratch[n], &scratch[2 * n]};
-                for (int64_t g = 0; g < (gru_reset_after ? 3 : 2); ++g)
-                    recurrent_gemm(h_prev, g, recurrent_bias ? recurrent_bias + g * u : nullptr, m[g], false);
-                op(Binary::Add, gate[0], m[0], gate[0]);
-                act(cell.recurrent_activation, gate[0]);  // z
-                op(Binary::Add, gate[1], m[1], gate[1]);
-                act(cell.recurrent_activation, gate[1]);  // r
+                const int64_t recurrent_gates = gru_reset_after ? 3 : 2;
+                if (batch == 1)
+                    recurrent_gemm(h_prev, 0, recurrent_gates, recurrent_bias, m[0], false);
+                else
+                    for (int64_t g = 0; g < recurrent_gates; ++g)
+                        recurrent_gemm(h_prev, g, 1, recurrent_bias ? recurrent_bias + g * u : nullptr, m[g], false);
+                op(Binary::Add, gate[0], m[0], gate[0], 2);
+                act(cell.recurrent_activation, gate[0], 2);  // z and r
                 if (gru_reset_after) {
                     op(Binary::Multiply, gate[1], m[2], m[2]);  // r * (h_prev.U_h + b_h)
                 } else {
                     op(Binary::Multiply, gate[1], h_prev, m[0]);  // (r * h_prev).U_h
-                    recurrent_gemm(m[0], 2, nullptr, m[2], false);
+                    recurrent_gemm(m[0], 2, 1, nullptr, m[2], false);
                 }
                 op(Binary::Add, gate[2], m[2], gate[2]);
                 act(cell.activation, gate[2]);  // hh

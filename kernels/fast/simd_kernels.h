@@ -556,7 +556,7 @@ void depthwise_block(const Conv2dArgs & a, const float * const * in_rows, int64_
     auto channel_vector = [&](int64_t c0, auto full) {
         constexpr bool Full = decltype(full)::value;
         const int64_t count = Full ? lanes : channels - c0;
-        auto load = [count](const float * p) { return W::template load<Full>(p, count); };
+        auto load = [&](const float * p) { return W::template load<Full>(p, count); };
         V acc[P];
         const V bias = bias_values ? load(bias_values + c0) : V(0.f);
         for (int p = 0; p < P; ++p) acc[p] = bias;

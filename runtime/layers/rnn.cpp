@@ -267,18 +267,19 @@ private:
         // x_s.W_g (+ bias_g) (the same layout for a single sample), so that the gates of one step
         // are side by side.
         std::vector<float> all_gates(static_cast<size_t>(rows * gates * u)), proj(batch > 1 ? all_gates.size() : 0);
-        GemmArgs p;
-        p.m = rows;
-        p.n = gates * u;
-        p.k = in;
-        p.a = x;
-        p.lda = in;
-        p.b = kernel;
-        p.ldb = gates * u;
-        p.bias = cell.bias_in_projection() ? bias : nullptr;
-        p.c = all_gates.data();
-        p.ldc = gates * u;
-        kernels.gemm(p);
+        // c[m x n] (+)= a[m x k].b (+ bias), b a block of columns of a [k x gates * u] kernel.
+        auto gemm = [&](int64_t m, int64_t n, int64_t k, const float * a, const float * b, const float * gemm_bias,
+                        float * c, bool accumulate) {
+            GemmArgs g;
+            g.m = m, g.n = n, g.k = k;
+            g.a = a, g.lda = k;
+            g.b = b, g.ldb = gates * u;
+            g.bias = gemm_bias;
+            g.c = c, g.ldc = n;
+            g.accumulate = accumulate;
+            kernels.gemm(g);
+        };
+        gemm(rows, gates * u, in, x, kernel, cell.bias_in_projection() ? bias : nullptr, all_gates.data(), false);
         for (int64_t s = 0; s < (batch > 1 ? steps : 0); ++s)
             for (int64_t b = 0; b < batch; ++b)
                 for (int64_t g = 0; g < gates; ++g)
@@ -288,19 +289,7 @@ private:
         // [count][batch][u] when batch is 1 or count 1.
         auto recurrent_gemm = [&](const float * h, int64_t g, int64_t count, const float * gate_bias, float * out,
                                   bool accumulate) {
-            GemmArgs r;
-            r.m = batch;
-            r.n = count * u;
-            r.k = u;
-            r.a = h;
-            r.lda = u;
-            r.b = recurrent + g * u;
-            r.ldb = gates * u;
-            r.bias = gate_bias;
-            r.c = out;
-            r.ldc = count * u;
-            r.accumulate = accumulate;
-            kernels.gemm(r);
+            gemm(batch, count * u, u, h, recurrent + g * u, gate_bias, out, accumulate);
         };
         // `blocks` gate blocks of n values from v on (adjacent gates of one step).
         auto act = [&](const Activation & a, float * v, int64_t blocks = 1) {

@@ -400,7 +400,10 @@ struct Gemm {
         if (g.m <= 0 || g.n <= 0) return;
         const int64_t panels = (g.n + kPanel - 1) / kPanel, row_tiles = (g.m + kRows - 1) / kRows;
         const bool split_panels = (g.n > g.m && panels > 1) || row_tiles == 1;
-        const int threads = threads_for(g.m * g.n * g.segments * g.seg_len, split_panels ? panels : row_tiles);
+        // A tile with fewer rows takes about as long as a full one (B is read all the same): counted
+        // as full, so that a matrix-vector product with large weights splits them across threads.
+        const int64_t cost_rows = std::max<int64_t>(g.m, kRows);
+        const int threads = threads_for(cost_rows * g.n * g.segments * g.seg_len, split_panels ? panels : row_tiles);
         with_act(*g.epilogue, [&](auto act) {
             run_parallel(threads, [&](int t, int count) {
                 if (split_panels) {

@@ -103,6 +103,8 @@ const ConvCase kConvCases[] = {
     {2, 24, 24, 3, 32, 3, 3, 2, 1, krun::Padding::Same},    {1, 14, 14, 96, 100, 1, 1, 1, 1, krun::Padding::Same},
     {1, 11, 11, 7, 5, 7, 7, 1, 1, krun::Padding::Same},     {1, 20, 18, 16, 3, 3, 3, 1, 2, krun::Padding::Valid},
     {1, 13, 16, 40, 24, 5, 5, 1, 1, krun::Padding::Same},
+    // rows wider than depthwise_conv2d copies with margins: borders computed pixel by pixel
+    {1, 5, 37, 12, 8, 3, 3, 1, 1, krun::Padding::Same},     {2, 4, 36, 9, 7, 5, 5, 1, 1, krun::Padding::Same},
 };
 
 krun::Conv2dArgs geometry(const ConvCase & c, int64_t out_channels) {

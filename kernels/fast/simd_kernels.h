@@ -609,16 +609,20 @@ void depthwise_block(const Conv2dArgs & a, const float * const * in_rows, int64_
 }
 
 // Output row `row` (image * out_h + oy) of a depthwise convolution whose kernel row ky reads
-// in_rows[ky] (the input row, null in the padding).
+// in_rows[ky] (the input row, null in the padding). With `margins`, the rows have zeros around
+// them wherever a tap reads (RowMargins): every pixel is computed as one inside the row.
 template <class Arch, Act A, int Taps, int Stride>
-void depthwise_row(const Conv2dArgs & a, const float * const * in_rows, int64_t row) {
+void depthwise_row(const Conv2dArgs & a, const float * const * in_rows, int64_t row, bool margins) {
     constexpr int kBlock = 4;
     const OutputWriter<Arch, A> writer(a.epilogue);
     const int64_t row_elems = a.out_w * a.in_channels;
-    // Output pixels [ox_begin, ox_end) have every tap inside the input row.
-    const int64_t ox_begin = std::min(a.out_w, (a.pad_left + a.stride_w - 1) / a.stride_w);
-    const int64_t last_start = a.in_w - 1 - (a.kernel_w - 1) * a.dilation_w + a.pad_left;  // times stride_w
-    const int64_t ox_end = last_start < 0 ? ox_begin : std::clamp(last_start / a.stride_w + 1, ox_begin, a.out_w);
+    // Output pixels [ox_begin, ox_end) have every tap inside the input row (or its margins).
+    int64_t ox_begin = 0, ox_end = a.out_w;
+    if (!margins) {
+        ox_begin = std::min(a.out_w, (a.pad_left + a.stride_w - 1) / a.stride_w);
+        const int64_t last_start = a.in_w - 1 - (a.kernel_w - 1) * a.dilation_w + a.pad_left;  // times stride_w
+        ox_end = last_start < 0 ? ox_begin : std::clamp(last_start / a.stride_w + 1, ox_begin, a.out_w);
+    }
     float * out = a.output + row * row_elems;
     const float * residual = a.epilogue.residual ? a.epilogue.residual + row * row_elems : nullptr;
     int64_t ox = 0;
@@ -630,7 +634,7 @@ void depthwise_row(const Conv2dArgs & a, const float * const * in_rows, int64_t 
     writer.finish(out, residual, row_elems);
 }
 
-using DepthwiseRowFn = void (*)(const Conv2dArgs &, const float * const *, int64_t);
+using DepthwiseRowFn = void (*)(const Conv2dArgs &, const float * const *, int64_t, bool);
 
 // The depthwise_row for this convolution's epilogue, kernel size and stride.
 template <class Arch>
@@ -653,6 +657,67 @@ DepthwiseRowFn depthwise_row_for(const Conv2dArgs & a) {
     return row;
 }
 
+// The index of `value` among values[0, n), or n (a loop: no standard-library template here).
+int64_t index_of(const int64_t * values, int64_t n, int64_t value) {
+    int64_t i = 0;
+    while (i < n && values[i] != value) ++i;
+    return i;
+}
+
+// The widest output rows for which depthwise_conv2d copies its input rows with margins. Measured
+// on AVX2 at stride 1, MobileNets at 224: the copy wins on rows of 28, 14 and 7 pixels (5x5: ~10%
+// of those layers), is even at 56 (V2's 3x3 over 144 channels gains 6%, V3-Large's over 72 loses
+// 12%) and loses at 112 (15%); at stride 2 it loses.
+constexpr int64_t kMaxCopiedRowWidth = 32;
+
+// The zero pixels a depthwise convolution's taps read left and right of its input rows.
+struct RowMargins {
+    int64_t left = 0, right = 0;
+    explicit RowMargins(const Conv2dArgs & a)
+        : left(std::max<int64_t>(0, a.pad_left)),
+          right(std::max<int64_t>(0, (a.out_w - 1) * a.stride_w + (a.kernel_w - 1) * a.dilation_w + 1 - a.pad_left - a.in_w)) {}
+    bool any() const { return left + right > 0; }
+};
+
+// Output rows [begin, end) of depthwise convolution d from a ring of kernel_h input rows held with
+// their margins (RowMargins, zeros): produce(r, to) writes input row r (image * in_h + iy, in_w
+// pixels) at `to` when an output row first reads it; it stays for the next output rows.
+template <class Produce>
+void depthwise_rows_from_ring(const Conv2dArgs & d, DepthwiseRowFn compute_row, Scratch scratch, int64_t begin,
+                              int64_t end, const Produce & produce) {
+    const RowMargins margins(d);
+    const int64_t kh = d.kernel_h, channels = d.in_channels;
+    const int64_t slot_elems = (margins.left + d.in_w + margins.right) * channels;
+    float * ring = scratch_floats(scratch, kh * slot_elems);
+    int64_t held[kMaxExpandDepthwiseRows];  // the input row (image * in_h + iy) in each slot
+    const float * in_rows[kMaxExpandDepthwiseRows];
+    for (int64_t s = 0; s < kh; ++s) held[s] = -1;
+    for (int64_t row = begin; row < end; ++row) {
+        const int64_t image = row / d.out_h, oy = row % d.out_h;
+        int64_t wanted[kMaxExpandDepthwiseRows];
+        for (int64_t ky = 0; ky < kh; ++ky) {
+            const int64_t iy = oy * d.stride_h - d.pad_top + ky * d.dilation_h;
+            wanted[ky] = iy >= 0 && iy < d.in_h ? image * d.in_h + iy : -1;
+        }
+        for (int64_t ky = 0; ky < kh; ++ky) {
+            in_rows[ky] = nullptr;
+            if (wanted[ky] < 0) continue;
+            int64_t slot = index_of(held, kh, wanted[ky]);
+            if (slot == kh) {  // not there: into a slot this output row does not read
+                slot = 0;
+                while (held[slot] >= 0 && index_of(wanted, kh, held[slot]) < kh) ++slot;
+                float * to = ring + slot * slot_elems;
+                std::memset(to, 0, margins.left * channels * sizeof(float));
+                produce(wanted[ky], to + margins.left * channels);
+                std::memset(to + (margins.left + d.in_w) * channels, 0, margins.right * channels * sizeof(float));
+                held[slot] = wanted[ky];
+            }
+            in_rows[ky] = ring + slot * slot_elems + margins.left * channels;
+        }
+        compute_row(d, in_rows, row, true);
+    }
+}
+
 template <class Arch>
 void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
     const Conv2dArgs & a = d.geometry;
@@ -660,15 +725,26 @@ void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
     const int64_t rows = a.batch * a.out_h, in_row_elems = a.in_w * a.in_channels;
     const int threads = threads_for(rows * a.out_w * a.in_channels * a.kernel_h * a.kernel_w, rows);
     const DepthwiseRowFn compute_row = depthwise_row_for<Arch>(a);
+    // Rows with margins turn the pixels at the borders, one at a time with a test per tap, into
+    // inside ones, in blocks of 4: worth a copy of each input row when they are many (narrow rows).
+    const bool copy_rows = RowMargins(a).any() && a.stride_w == 1 && a.out_w <= kMaxCopiedRowWidth &&
+                           a.kernel_h <= kMaxExpandDepthwiseRows;
     run_parallel(threads, [&](int t, int count) {
+        const int64_t begin = rows * t / count, end = rows * (t + 1) / count;
+        if (copy_rows) {
+            depthwise_rows_from_ring(a, compute_row, Scratch::PaddedRows, begin, end, [&](int64_t r, float * to) {
+                copy_floats<Arch>(to, a.input + r * in_row_elems, in_row_elems);
+            });
+            return;
+        }
         const float ** in_rows = scratch_pointers(a.kernel_h);
-        for (int64_t row = rows * t / count; row < rows * (t + 1) / count; ++row) {
+        for (int64_t row = begin; row < end; ++row) {
             const int64_t image = row / a.out_h, oy = row % a.out_h;
             for (int64_t ky = 0; ky < a.kernel_h; ++ky) {
                 const int64_t iy = oy * a.stride_h - a.pad_top + ky * a.dilation_h;
                 in_rows[ky] = iy >= 0 && iy < a.in_h ? a.input + (image * a.in_h + iy) * in_row_elems : nullptr;
             }
-            compute_row(a, in_rows, row);
+            compute_row(a, in_rows, row, false);
         }
     });
 }
@@ -676,19 +752,13 @@ void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
 // ---------------------------------------------------------------------------------------------
 // A 1x1 expansion and the depthwise convolution after it (Kernels::expand_depthwise). When the
 // expanded image is large, each thread takes a range of output rows and keeps the expanded input
-// rows they read in a ring of kernel_h rows: an expanded row is computed (a GEMM over its pixels)
-// when an output row first needs it, and stays in cache for the next output rows. A smaller one
-// stays in cache anyway, and the GEMM on all its pixels at once reads its weights only once: it
-// is expanded whole, into a buffer. Measured on MobileNetV2 1.0 at 224 (AVX2): row by row wins
-// on 112x112x96 (4.6 MiB), is even on 56x56x144 (1.7 MiB) and loses on the smaller ones.
+// rows they read in a ring of kernel_h rows (depthwise_rows_from_ring): an expanded row is computed
+// (a GEMM over its pixels) when an output row first needs it, and stays in cache for the next
+// output rows. A smaller one stays in cache anyway, and the GEMM on all its pixels at once reads
+// its weights only once: it is expanded whole, into a buffer. Measured on MobileNetV2 1.0 at 224
+// (AVX2): row by row wins on 112x112x96 (4.6 MiB), is even on 56x56x144 (1.7 MiB) and loses on
+// the smaller ones.
 constexpr int64_t kRowWiseMinBytes = int64_t{2} << 20;
-
-// The index of `value` among values[0, n), or n (a loop: no standard-library template here).
-int64_t index_of(const int64_t * values, int64_t n, int64_t value) {
-    int64_t i = 0;
-    while (i < n && values[i] != value) ++i;
-    return i;
-}
 
 // Expanded row `in_row` (in_w pixels) into `out_row`.
 template <class Arch, Act A>
@@ -716,38 +786,15 @@ void expand_depthwise(const Conv2dArgs & e, const DepthwiseConv2dArgs & dw) {
         return;
     }
     const Conv2dArgs & d = dw.geometry;
-    const int64_t rows = d.batch * d.out_h, row_elems = e.in_w * e.out_channels, kh = d.kernel_h;
+    const int64_t rows = d.batch * d.out_h;
     void (*expand)(const Conv2dArgs &, const float *, float *) = nullptr;
     with_act(e.epilogue, [&](auto act) { expand = expand_row<Arch, act()>; });
     const DepthwiseRowFn compute_row = depthwise_row_for<Arch>(d);
-    const int64_t work = rows * d.out_w * d.in_channels * (kh * d.kernel_w + e.in_channels);
+    const int64_t work = rows * d.out_w * d.in_channels * (d.kernel_h * d.kernel_w + e.in_channels);
     const int threads = threads_for(work, rows);
     run_parallel(threads, [&](int t, int count) {
-        float * ring = scratch_floats(Scratch::Ring, kh * row_elems);
-        int64_t held[kMaxExpandDepthwiseRows];  // the expanded row (image * in_h + iy) in each slot
-        const float * in_rows[kMaxExpandDepthwiseRows];
-        for (int64_t s = 0; s < kh; ++s) held[s] = -1;
-        for (int64_t row = rows * t / count; row < rows * (t + 1) / count; ++row) {
-            const int64_t image = row / d.out_h, oy = row % d.out_h;
-            int64_t wanted[kMaxExpandDepthwiseRows];
-            for (int64_t ky = 0; ky < kh; ++ky) {
-                const int64_t iy = oy * d.stride_h - d.pad_top + ky * d.dilation_h;
-                wanted[ky] = iy >= 0 && iy < d.in_h ? image * d.in_h + iy : -1;
-            }
-            for (int64_t ky = 0; ky < kh; ++ky) {
-                in_rows[ky] = nullptr;
-                if (wanted[ky] < 0) continue;
-                int64_t slot = index_of(held, kh, wanted[ky]);
-                if (slot == kh) {  // not there: into a slot this output row does not read
-                    slot = 0;
-                    while (held[slot] >= 0 && index_of(wanted, kh, held[slot]) < kh) ++slot;
-                    expand(e, e.input + wanted[ky] * e.in_w * e.in_channels, ring + slot * row_elems);
-                    held[slot] = wanted[ky];
-                }
-                in_rows[ky] = ring + slot * row_elems;
-            }
-            compute_row(d, in_rows, row);
-        }
+        depthwise_rows_from_ring(d, compute_row, Scratch::Ring, rows * t / count, rows * (t + 1) / count,
+                                 [&](int64_t r, float * to) { expand(e, e.input + r * e.in_w * e.in_channels, to); });
     });
 }
 

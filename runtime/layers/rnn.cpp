@@ -5,8 +5,9 @@
 // initial states; a Keras mask as the last input (layer.h): masked steps keep the states and
 // output the previous step's output (zeros with zero_output_for_mask, and before any kept step).
 // Kernels: one gemm for the input projection of all time steps and gates, then per step the
-// recurrent gemm (all gates in one for a single sample, else one per gate), unary (activations)
-// and binary (gate arithmetic).
+// recurrent gemm (all gates in one for a single sample, else one per gate) and unary
+// (activations); the gate arithmetic in between is plain loops here (a few dozen values per call:
+// a kernel call would cost more than the arithmetic).
 #include <algorithm>
 #include <cstring>
 
@@ -295,12 +296,8 @@ private:
         auto act = [&](const Activation & a, float * v, int64_t blocks = 1) {
             apply_activation(a, v, v, blocks * n, u, kernels);
         };
-        auto op = [&](Binary o, const float * a, const float * b, float * y, int64_t blocks = 1) {
-            kernels.binary(o, a, 1, b, 1, y, blocks * n);
-        };
 
         std::vector<float> scratch(static_cast<size_t>(3 * n)), c_prev(keep.empty() ? 0 : static_cast<size_t>(n));
-        const float one = 1.f;
         for (int64_t s = 0; s < steps; ++s) {
             const float * h_prev = s == 0 ? h0 : h_seq + (s - 1) * n;
             float * h = h_seq + s * n;
@@ -323,11 +320,9 @@ private:
                 act(cell.recurrent_activation, gate[0], 2);  // i and f
                 act(cell.activation, gate[2]);
                 act(cell.recurrent_activation, gate[3]);
-                op(Binary::Multiply, gate[1], c, gate[1]);        // f * c_prev
-                op(Binary::Multiply, gate[0], gate[2], gate[2]);  // i * act(z_c)
-                op(Binary::Add, gate[1], gate[2], c);
+                for (int64_t i = 0; i < n; ++i) c[i] = gate[1][i] * c[i] + gate[0][i] * gate[2][i];  // f*c_prev + i*act(z_c)
                 apply_activation(cell.activation, c, gate[0], n, u, kernels);
-                op(Binary::Multiply, gate[3], gate[0], h);        // o * act(c)
+                for (int64_t i = 0; i < n; ++i) h[i] = gate[3][i] * gate[0][i];  // o * act(c)
                 break;
             }
             case CellKind::GRU: {  // gates z, r, h
@@ -338,21 +333,18 @@ private:
                 else
                     for (int64_t g = 0; g < recurrent_gates; ++g)
                         recurrent_gemm(h_prev, g, 1, recurrent_bias ? recurrent_bias + g * u : nullptr, m[g], false);
-                op(Binary::Add, gate[0], m[0], gate[0], 2);
-                act(cell.recurrent_activation, gate[0], 2);  // z and r
+                for (int64_t i = 0; i < 2 * n; ++i) gate[0][i] += m[0][i];  // z and r, adjacent
+                act(cell.recurrent_activation, gate[0], 2);
+                const float * z = gate[0], * r = gate[1];
                 if (gru_reset_after) {
-                    op(Binary::Multiply, gate[1], m[2], m[2]);  // r * (h_prev.U_h + b_h)
+                    for (int64_t i = 0; i < n; ++i) gate[2][i] += r[i] * m[2][i];  // + r * (h_prev.U_h + b_h)
                 } else {
-                    op(Binary::Multiply, gate[1], h_prev, m[0]);  // (r * h_prev).U_h
+                    for (int64_t i = 0; i < n; ++i) m[0][i] = r[i] * h_prev[i];  // + (r * h_prev).U_h
                     recurrent_gemm(m[0], 2, 1, nullptr, m[2], false);
+                    for (int64_t i = 0; i < n; ++i) gate[2][i] += m[2][i];
                 }
-                op(Binary::Add, gate[2], m[2], gate[2]);
                 act(cell.activation, gate[2]);  // hh
-                // h = z * h_prev + (1 - z) * hh
-                op(Binary::Multiply, gate[0], h_prev, m[0]);
-                kernels.binary(Binary::Subtract, &one, 0, gate[0], 1, gate[0], n);
-                op(Binary::Multiply, gate[0], gate[2], gate[2]);
-                op(Binary::Add, m[0], gate[2], h);
+                for (int64_t i = 0; i < n; ++i) h[i] = z[i] * h_prev[i] + (1.f - z[i]) * gate[2][i];
                 break;
             }
             }

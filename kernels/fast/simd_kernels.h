@@ -221,18 +221,20 @@ struct Gemm {
 
     static int64_t packed_b_size(int64_t k, int64_t n) { return k * ((n + kLanes - 1) / kLanes * kLanes); }
 
+    // B is read row by row (in order: the matrix was just read from the shards and is not in
+    // cache), each row's panel slices written to their panels.
     static void pack_b(const float * b, int64_t k, int64_t n, const double * column_scale, float * packed) {
-        for (int64_t j0 = 0; j0 < n; j0 += kPanel) {
-            const int64_t cols = std::min(kPanel, n - j0);
-            const int64_t width = (cols + kLanes - 1) / kLanes * kLanes;
-            for (int64_t p = 0; p < k; ++p) {
-                const float * row = b + p * n + j0;
+        for (int64_t p = 0; p < k; ++p) {
+            const float * row = b + p * n;
+            for (int64_t j0 = 0; j0 < n; j0 += kPanel) {
+                const int64_t cols = std::min(kPanel, n - j0);
+                const int64_t width = (cols + kLanes - 1) / kLanes * kLanes;
+                float * to = packed + k * j0 + p * width;  // panels before this one hold k * kPanel floats each
                 if (column_scale)
-                    for (int64_t c = 0; c < cols; ++c) packed[c] = static_cast<float>(row[c] * column_scale[j0 + c]);
+                    for (int64_t c = 0; c < cols; ++c) to[c] = static_cast<float>(row[j0 + c] * column_scale[j0 + c]);
                 else
-                    std::memcpy(packed, row, cols * sizeof(float));
-                std::memset(packed + cols, 0, (width - cols) * sizeof(float));
-                packed += width;
+                    std::memcpy(to, row + j0, cols * sizeof(float));
+                std::memset(to + cols, 0, (width - cols) * sizeof(float));
             }
         }
     }

@@ -292,6 +292,14 @@ private:
                                   bool accumulate) {
             gemm(batch, count * u, u, h, recurrent + g * u, gate_bias, out, accumulate);
         };
+        // The same for gates [0, count), gate g's [batch][u] block at out + g * n: one gemm for a
+        // single sample, else one per gate.
+        auto recurrent_gates_gemm = [&](const float * h, int64_t count, const float * gate_bias, float * out,
+                                        bool accumulate) {
+            if (batch == 1) return recurrent_gemm(h, 0, count, gate_bias, out, accumulate);
+            for (int64_t g = 0; g < count; ++g)
+                recurrent_gemm(h, g, 1, gate_bias ? gate_bias + g * u : nullptr, out + g * n, accumulate);
+        };
         // `blocks` gate blocks of n values from v on (adjacent gates of one step).
         auto act = [&](const Activation & a, float * v, int64_t blocks = 1) {
             apply_activation(a, v, v, blocks * n, u, kernels);
@@ -311,12 +319,7 @@ private:
                 apply_activation(cell.activation, gate[0], h, n, u, kernels);
                 break;
             case CellKind::LSTM: {  // gates i, f, c, o
-                const float * recurrent_bias_all = bias && !cell.bias_with_input ? bias : nullptr;
-                if (batch == 1)
-                    recurrent_gemm(h_prev, 0, 4, recurrent_bias_all, gate[0], true);
-                else
-                    for (int64_t g = 0; g < 4; ++g)
-                        recurrent_gemm(h_prev, g, 1, recurrent_bias_all ? recurrent_bias_all + g * u : nullptr, gate[g], true);
+                recurrent_gates_gemm(h_prev, 4, bias && !cell.bias_with_input ? bias : nullptr, gate[0], true);
                 act(cell.recurrent_activation, gate[0], 2);  // i and f
                 act(cell.activation, gate[2]);
                 act(cell.recurrent_activation, gate[3]);
@@ -327,19 +330,14 @@ private:
             }
             case CellKind::GRU: {  // gates z, r, h
                 float * m[3] = {&scratch[0], &scratch[n], &scratch[2 * n]};
-                const int64_t recurrent_gates = gru_reset_after ? 3 : 2;
-                if (batch == 1)
-                    recurrent_gemm(h_prev, 0, recurrent_gates, recurrent_bias, m[0], false);
-                else
-                    for (int64_t g = 0; g < recurrent_gates; ++g)
-                        recurrent_gemm(h_prev, g, 1, recurrent_bias ? recurrent_bias + g * u : nullptr, m[g], false);
+                recurrent_gates_gemm(h_prev, gru_reset_after ? 3 : 2, recurrent_bias, m[0], false);
                 for (int64_t i = 0; i < 2 * n; ++i) gate[0][i] += m[0][i];  // z and r, adjacent
                 act(cell.recurrent_activation, gate[0], 2);
                 const float * z = gate[0], * r = gate[1];
                 if (gru_reset_after) {
                     for (int64_t i = 0; i < n; ++i) gate[2][i] += r[i] * m[2][i];  // + r * (h_prev.U_h + b_h)
                 } else {
-                    for (int64_t i = 0; i < n; ++i) m[0][i] = r[i] * h_prev[i];  // + (r * h_prev).U_h
+                    for (int64_t i = 0; i < n; ++i) m[0][i] = r[i] * h_prev[i];  // then + (r * h_prev).U_h
                     recurrent_gemm(m[0], 2, 1, nullptr, m[2], false);
                     for (int64_t i = 0; i < n; ++i) gate[2][i] += m[2][i];
                 }

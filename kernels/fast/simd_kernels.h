@@ -672,6 +672,13 @@ int64_t index_of(const int64_t * values, int64_t n, int64_t value) {
 // 12%) and loses at 112 (15%); at stride 2 it loses.
 constexpr int64_t kMaxCopiedRowWidth = 32;
 
+// The input row (image * in_h + iy) that kernel row ky of output row `row` (image * out_h + oy)
+// of convolution a reads, or -1 where it lies in the padding.
+int64_t input_row(const Conv2dArgs & a, int64_t row, int64_t ky) {
+    const int64_t image = row / a.out_h, iy = row % a.out_h * a.stride_h - a.pad_top + ky * a.dilation_h;
+    return iy >= 0 && iy < a.in_h ? image * a.in_h + iy : -1;
+}
+
 // The zero pixels a depthwise convolution's taps read left and right of its input rows.
 struct RowMargins {
     int64_t left = 0, right = 0;
@@ -695,12 +702,8 @@ void depthwise_rows_from_ring(const Conv2dArgs & d, DepthwiseRowFn compute_row, 
     const float * in_rows[kMaxExpandDepthwiseRows];
     for (int64_t s = 0; s < kh; ++s) held[s] = -1;
     for (int64_t row = begin; row < end; ++row) {
-        const int64_t image = row / d.out_h, oy = row % d.out_h;
         int64_t wanted[kMaxExpandDepthwiseRows];
-        for (int64_t ky = 0; ky < kh; ++ky) {
-            const int64_t iy = oy * d.stride_h - d.pad_top + ky * d.dilation_h;
-            wanted[ky] = iy >= 0 && iy < d.in_h ? image * d.in_h + iy : -1;
-        }
+        for (int64_t ky = 0; ky < kh; ++ky) wanted[ky] = input_row(d, row, ky);
         for (int64_t ky = 0; ky < kh; ++ky) {
             in_rows[ky] = nullptr;
             if (wanted[ky] < 0) continue;
@@ -741,10 +744,9 @@ void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
         }
         const float ** in_rows = scratch_pointers(a.kernel_h);
         for (int64_t row = begin; row < end; ++row) {
-            const int64_t image = row / a.out_h, oy = row % a.out_h;
             for (int64_t ky = 0; ky < a.kernel_h; ++ky) {
-                const int64_t iy = oy * a.stride_h - a.pad_top + ky * a.dilation_h;
-                in_rows[ky] = iy >= 0 && iy < a.in_h ? a.input + (image * a.in_h + iy) * in_row_elems : nullptr;
+                const int64_t r = input_row(a, row, ky);
+                in_rows[ky] = r >= 0 ? a.input + r * in_row_elems : nullptr;
             }
             compute_row(a, in_rows, row, false);
         }

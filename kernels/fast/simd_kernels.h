@@ -87,6 +87,17 @@ struct Partial<xsimd::fma3<xsimd::avx2>> {
 };
 #endif
 
+// a * b + c with one rounding where the architecture has the instruction. xsimd 8 gives AVX-512
+// only its generic form, a multiply then an add (kept apart by -ffp-contract=off): twice the
+// instructions of the GEMM's and depthwise's inner loops. The intrinsic is used there instead.
+template <class Arch>
+Vec<Arch> multiply_add(Vec<Arch> a, Vec<Arch> b, Vec<Arch> c) {
+#ifdef __AVX512F__
+    if constexpr (std::is_same_v<Arch, xsimd::avx512bw>) return _mm512_fmadd_ps(a, b, c);
+#endif
+    return xsimd::fma(a, b, c);
+}
+
 template <class Arch>
 Vec<Arch> load_n(const float * p, int64_t count) {
     return count == Vec<Arch>::size ? Vec<Arch>::load_unaligned(p) : Partial<Arch>::load(p, count);
@@ -273,7 +284,7 @@ struct Gemm {
             for (int r = 0; r < Rows; ++r) {
                 const V av(a[r][p]);
 #pragma GCC unroll 4
-                for (int v = 0; v < Vectors; ++v) acc[set][r][v] = xsimd::fma(av, bv[v], acc[set][r][v]);
+                for (int v = 0; v < Vectors; ++v) acc[set][r][v] = multiply_add<Arch>(av, bv[v], acc[set][r][v]);
             }
         };
         for (int64_t s = 0; s < segments; ++s) {
@@ -503,36 +514,57 @@ void conv2d(const Conv2dArgs & a) {
         return;
     }
     // Few channels: one run per kernel row (kernel_w * in_channels floats, the taps of that row),
-    // read in place where the window lies inside the input row, else gathered into a buffer.
+    // read in place where the window lies inside the input row, else gathered into a buffer. A
+    // GEMM row's work here is a few dozen FMAs, so finding its pointers must cost far less: where
+    // the previous row's window lay wholly inside the input and this one is its neighbour along the
+    // same output row, its pointers are the previous ones moved by one step; the geometry is copied
+    // into locals (stores through `pointers` would make the compiler reload it).
     const int64_t cin = a.in_channels, run = a.kernel_w * cin, k = a.kernel_h * run;
     const int64_t buffer_size = Gemm<Arch>::chunk_rows(k) * k;
     const float * padding = zeros(run);
     g.segments = a.kernel_h, g.seg_len = run;
-    Gemm<Arch>::run(g, [&, at = PixelCursor{a.out_h, a.out_w}, buffer = static_cast<float *>(nullptr)](
+    const int64_t in_h = a.in_h, in_w = a.in_w, kernel_h = a.kernel_h, kernel_w = a.kernel_w;
+    const int64_t stride_h = a.stride_h, stride_w = a.stride_w, pad_top = a.pad_top, pad_left = a.pad_left;
+    const int64_t dilation_h = a.dilation_h, dilation_w = a.dilation_w;
+    const int64_t row_elems = in_w * cin, ky_step = dilation_h * row_elems, pixel_step = stride_w * cin;
+    Gemm<Arch>::run(g, [=, at = PixelCursor{a.out_h, a.out_w}, buffer = static_cast<float *>(nullptr),
+                        inside_row = int64_t{-2}, inside_at = static_cast<const float *>(nullptr)](
                            int64_t i, int64_t slot, const float ** pointers, int64_t stride) mutable {
         at.seek(i);
-        const int64_t ix0 = at.ox * a.stride_w - a.pad_left;
-        const bool contiguous = a.dilation_w == 1 && ix0 >= 0 && ix0 + a.kernel_w <= a.in_w;
-        for (int64_t ky = 0; ky < a.kernel_h; ++ky) {
-            const int64_t iy = at.oy * a.stride_h - a.pad_top + ky * a.dilation_h;
-            if (iy < 0 || iy >= a.in_h) {
+        const int64_t ix0 = at.ox * stride_w - pad_left;
+        if (i == inside_row + 1 && at.ox != 0 && ix0 + kernel_w <= in_w) {
+            inside_row = i;
+            inside_at += pixel_step;
+            for (int64_t ky = 0; ky < kernel_h; ++ky) pointers[ky * stride] = inside_at + ky * ky_step;
+            return;
+        }
+        const int64_t iy0 = at.oy * stride_h - pad_top;
+        const bool contiguous = dilation_w == 1 && ix0 >= 0 && ix0 + kernel_w <= in_w;
+        bool inside = contiguous;
+        // Offset of input row iy0 (it may lie in the padding: only rows inside are read).
+        const int64_t first_row = (at.image * in_h + iy0) * row_elems;
+        for (int64_t ky = 0, iy = iy0; ky < kernel_h; ++ky, iy += dilation_h) {
+            if (iy < 0 || iy >= in_h) {
                 pointers[ky * stride] = padding;
+                inside = false;
                 continue;
             }
-            const float * in_row = a.input + (at.image * a.in_h + iy) * a.in_w * cin;
+            const float * in_row = a.input + first_row + ky * ky_step;
             if (contiguous) {
                 pointers[ky * stride] = in_row + ix0 * cin;
             } else {
                 if (!buffer) buffer = scratch_floats(Scratch::Rows, buffer_size);
                 float * to = buffer + slot * k + ky * run;
-                for (int64_t kx = 0; kx < a.kernel_w; ++kx) {
-                    const int64_t ix = ix0 + kx * a.dilation_w;
-                    if (ix >= 0 && ix < a.in_w) copy_floats<Arch>(to + kx * cin, in_row + ix * cin, cin);
+                for (int64_t kx = 0; kx < kernel_w; ++kx) {
+                    const int64_t ix = ix0 + kx * dilation_w;
+                    if (ix >= 0 && ix < in_w) copy_floats<Arch>(to + kx * cin, in_row + ix * cin, cin);
                     else std::memset(to + kx * cin, 0, cin * sizeof(float));
                 }
                 pointers[ky * stride] = to;
             }
         }
+        inside_row = inside ? i : -2;
+        if (inside) inside_at = pointers[0];
     });
 }
 
@@ -574,7 +606,7 @@ void depthwise_block(const Conv2dArgs & a, const float * const * in_rows, int64_
                     for (int j = 0; j < kInputs; ++j) in[j] = load(row + j * channels);
                     for (int kx = 0; kx < kSide; ++kx) {
                         const V w = load(weights + kx * channels);
-                        for (int p = 0; p < P; ++p) sums[p] = xsimd::fma(in[p * Stride + kx], w, sums[p]);
+                        for (int p = 0; p < P; ++p) sums[p] = multiply_add<Arch>(in[p * Stride + kx], w, sums[p]);
                     }
                     return;
                 }
@@ -583,7 +615,7 @@ void depthwise_block(const Conv2dArgs & a, const float * const * in_rows, int64_
                 if (!inside && (ix0 + kx * dilation < 0 || ix0 + kx * dilation >= in_w)) continue;
                 const V w = load(weights + kx * channels);
                 const float * tap = row + kx * tap_step;
-                for (int p = 0; p < P; ++p) sums[p] = xsimd::fma(load(tap + p * pixel_step), w, sums[p]);
+                for (int p = 0; p < P; ++p) sums[p] = multiply_add<Arch>(load(tap + p * pixel_step), w, sums[p]);
             }
         };
         for (int64_t ky = 0; ky < kh; ++ky) {

@@ -24,6 +24,7 @@ enum class Unary {
     SparsePlus, SparseSigmoid, Squareplus, LogSigmoid,
     Threshold,          // alpha: threshold, beta: default value (Keras 3 threshold)
     Square, Sqrt, Rsqrt, Negative, Abs, Log, Reciprocal,
+    ScaleShift,         // alpha * x + beta, rounded after the multiply (Keras Rescaling)
 };
 
 struct UnaryArgs {

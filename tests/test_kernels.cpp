@@ -51,7 +51,7 @@ std::vector<const krun::Kernels *> fast_tables() {
 const krun::UnaryArgs kActivations[] = {
     {Unary::Linear}, {Unary::Relu}, {Unary::Relu6}, {Unary::HardSigmoidKeras2}, {Unary::HardSigmoidKeras3},
     {Unary::HardSilu}, {Unary::LeakyRelu, 0.1f}, {Unary::HardTanh}, {Unary::Sigmoid}, {Unary::Tanh},
-    {Unary::Swish}, {Unary::Gelu},
+    {Unary::Swish}, {Unary::ScaleShift, 0.0078431377f, -1.f}, {Unary::Gelu},
 };
 
 // Activations whose fast form computes exp or tanh its own way: close to the reference, not equal.

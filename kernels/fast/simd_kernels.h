@@ -116,7 +116,7 @@ bool has_vector_form(Unary op) {
     switch (op) {
     case Unary::Linear: case Unary::Relu: case Unary::Relu6: case Unary::HardSigmoidKeras2:
     case Unary::HardSigmoidKeras3: case Unary::HardSilu: case Unary::LeakyRelu: case Unary::HardTanh:
-    case Unary::Sigmoid: case Unary::Tanh: case Unary::Swish:
+    case Unary::Sigmoid: case Unary::Tanh: case Unary::Swish: case Unary::ScaleShift:
         return true;
     default: return false;
     }
@@ -150,6 +150,7 @@ template <class Arch>
     case Unary::Sigmoid: return sigmoid<Arch>(x);
     case Unary::Tanh: return xsimd::tanh(x);
     case Unary::Swish: return x * sigmoid<Arch>(x);
+    case Unary::ScaleShift: return V(f.alpha) * x + V(f.beta);
     default: return x;
     }
 }

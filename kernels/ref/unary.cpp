@@ -63,6 +63,7 @@ static float apply(const UnaryArgs & op, float x) {
     case Unary::Abs: return std::fabs(x);
     case Unary::Log: return std::log(x);
     case Unary::Reciprocal: return 1.f / x;
+    case Unary::ScaleShift: return op.alpha * x + op.beta;
     }
     return x;
 }

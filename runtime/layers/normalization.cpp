@@ -402,6 +402,10 @@ public:
             if (lit.values.size() == 1) kernels.binary(op, from, 1, lit.values.data(), 0, y.data(), x.size());
             else binary_along(kernels, op, from, lit.values.data(), y.data(), v);
         };
+        if (scale_.values.size() == 1 && offset_.values.size() == 1) {  // one pass over the data
+            kernels.unary({Unary::ScaleShift, scale_.values[0], offset_.values[0]}, in, y.data(), x.size());
+            return;
+        }
         apply(Binary::Multiply, in, scale_);
         apply(Binary::Add, y.data(), offset_);
     }

@@ -580,8 +580,8 @@ void conv2d(const Conv2dArgs & a) {
 // fixed at compile time (1 or 2, dilation 1), else 0: then a block inside the row loads each
 // input vector of a kernel row once for all the pixels and taps that read it.
 template <class Arch, Act A, int Taps, int Stride, int P>
-void depthwise_block(const Conv2dArgs & a, const float * const * in_rows, int64_t ox, bool inside, float * out,
-                     const float * residual, const OutputWriter<Arch, A> & writer) {
+void depthwise_block(const Conv2dArgs & a, const float * const * in_rows, int64_t ox, bool inside, int64_t c_begin,
+                     int64_t c_end, float * out, const float * residual, const OutputWriter<Arch, A> & writer) {
     using V = Vec<Arch>;
     using W = OutputWriter<Arch, A>;
     constexpr int64_t lanes = V::size;
@@ -595,7 +595,7 @@ void depthwise_block(const Conv2dArgs & a, const float * const * in_rows, int64_
 
     auto channel_vector = [&](int64_t c0, auto full) {
         constexpr bool Full = decltype(full)::value;
-        const int64_t count = Full ? lanes : channels - c0;
+        const int64_t count = Full ? lanes : c_end - c0;
         auto load = [&](const float * p) { return W::template load<Full>(p, count); };
         V acc[P];
         const V bias = bias_values ? load(bias_values + c0) : V(0.f);
@@ -640,14 +640,17 @@ void depthwise_block(const Conv2dArgs & a, const float * const * in_rows, int64_
             writer.template put<Full>(acc[p], out + at, residual ? residual + at : nullptr, count);
         }
     };
-    int64_t c0 = 0;
-    for (; c0 + lanes <= channels; c0 += lanes) channel_vector(c0, std::true_type());
-    if (c0 < channels) channel_vector(c0, std::false_type());
+    int64_t c0 = c_begin;
+    for (; c0 + lanes <= c_end; c0 += lanes) channel_vector(c0, std::true_type());
+    if (c0 < c_end) channel_vector(c0, std::false_type());
 }
 
 // Output row `row` (image * out_h + oy) of a depthwise convolution whose kernel row ky reads
 // in_rows[ky] (the input row, null in the padding). With `margins`, the rows have zeros around
 // them wherever a tap reads (RowMargins): every pixel is computed as one inside the row.
+// The L1 data cache a depthwise row may fill with input (32 KiB on Zen 3, 48 KiB on Zen 5).
+constexpr int64_t kDepthwiseL1Bytes = 32 << 10;
+
 template <class Arch, Act A, int Taps, int Stride>
 void depthwise_row(const Conv2dArgs & a, const float * const * in_rows, int64_t row, bool margins) {
     constexpr int kBlock = 4;
@@ -662,12 +665,33 @@ void depthwise_row(const Conv2dArgs & a, const float * const * in_rows, int64_t 
     }
     float * out = a.output + row * row_elems;
     const float * residual = a.epilogue.residual ? a.epilogue.residual + row * row_elems : nullptr;
-    int64_t ox = 0;
-    for (; ox < ox_begin; ++ox) depthwise_block<Arch, A, Taps, Stride, 1>(a, in_rows, ox, false, out, residual, writer);
-    for (; ox + kBlock <= ox_end; ox += kBlock)
-        depthwise_block<Arch, A, Taps, Stride, kBlock>(a, in_rows, ox, true, out, residual, writer);
-    for (; ox < ox_end; ++ox) depthwise_block<Arch, A, Taps, Stride, 1>(a, in_rows, ox, true, out, residual, writer);
-    for (; ox < a.out_w; ++ox) depthwise_block<Arch, A, Taps, Stride, 1>(a, in_rows, ox, false, out, residual, writer);
+    // With many channels the input a block reads (kernel_h rows of a few pixels) outgrows L1: the
+    // row's channels are then taken in chunks whose slices of the input rows stay in L1 while the
+    // pixel blocks sweep the row. (Chunks of few channels cost more than they save otherwise.)
+    constexpr int64_t lanes = Vec<Arch>::size;
+    const int64_t block_floats = a.kernel_h * ((kBlock - 1) * a.stride_w + a.kernel_w) * a.in_channels;
+    const int64_t row_pixels = a.kernel_h * (a.in_w + a.kernel_w);
+    const int64_t chunk = block_floats * 4 <= kDepthwiseL1Bytes / 2
+                              ? a.in_channels
+                              : std::max(lanes, kDepthwiseL1Bytes / 4 / row_pixels / lanes * lanes);
+    for (int64_t c_begin = 0; c_begin < a.in_channels; c_begin += chunk) {
+        const int64_t c_end = std::min(a.in_channels, c_begin + chunk);
+        auto block = [&](auto pixels, int64_t ox, bool inside) {
+            depthwise_block<Arch, A, Taps, Stride, decltype(pixels)::value>(a, in_rows, ox, inside, c_begin, c_end, out,
+                                                                            residual, writer);
+        };
+        using One = std::integral_constant<int, 1>;
+        int64_t ox = 0;
+        for (; ox < ox_begin; ++ox) block(One(), ox, false);
+        for (; ox + kBlock <= ox_end; ox += kBlock) block(std::integral_constant<int, kBlock>(), ox, true);
+        // The rest as one block: a lone pixel's sums form one chain of FMAs, each waiting for the last.
+        switch (ox_end - ox) {
+        case 3: block(std::integral_constant<int, 3>(), ox, true); break;
+        case 2: block(std::integral_constant<int, 2>(), ox, true); break;
+        case 1: block(One(), ox, true); break;
+        }
+        for (ox = ox_end; ox < a.out_w; ++ox) block(One(), ox, false);
+    }
     writer.finish(out, residual, row_elems);
 }
 

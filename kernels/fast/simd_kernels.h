@@ -818,10 +818,13 @@ void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
 // rows they read in a ring of kernel_h rows (depthwise_rows_from_ring): an expanded row is computed
 // (a GEMM over its pixels) when an output row first needs it, and stays in cache for the next
 // output rows. A smaller one stays in cache anyway, and the GEMM on all its pixels at once reads
-// its weights only once: it is expanded whole, into a buffer. Measured on MobileNetV2 1.0 at 224
-// (AVX2): row by row wins on 112x112x96 (4.6 MiB), is even on 56x56x144 (1.7 MiB) and loses on
-// the smaller ones.
-constexpr int64_t kRowWiseMinBytes = int64_t{2} << 20;
+// its weights only once: it is expanded whole, into a buffer. Where "smaller" ends was measured
+// on MobileNetV2 1.0 and V3-Large at 224 on the two machines krun was tuned on: with AVX2 (Zen 3,
+// 512 KiB L2), row by row wins on 112x112x96 (4.6 MiB), is even on 56x56x144 (1.7 MiB) and loses
+// on the smaller ones; with AVX-512 (Zen 5, 1 MiB L2) it also wins on 56x56x144 down to 14x14x384
+// (294 KiB; each 5-10% faster, the models 2-3%) and is even below.
+template <class Arch>
+constexpr int64_t kRowWiseMinBytes = Vec<Arch>::size == 16 ? int64_t{256} << 10 : int64_t{2} << 20;
 
 // Expanded row `in_row` (in_w pixels) into `out_row`.
 template <class Arch, Act A>
@@ -839,7 +842,7 @@ void expand_row(const Conv2dArgs & e, const float * in_row, float * out_row) {
 
 template <class Arch>
 void expand_depthwise(const Conv2dArgs & e, const DepthwiseConv2dArgs & dw) {
-    if (e.in_h * e.in_w * e.out_channels * int64_t{sizeof(float)} < kRowWiseMinBytes) {
+    if (e.in_h * e.in_w * e.out_channels * int64_t{sizeof(float)} < kRowWiseMinBytes<Arch>) {
         Conv2dArgs whole = e;
         whole.output = scratch_floats(Scratch::Ring, e.batch * e.out_h * e.out_w * e.out_channels);
         conv2d<Arch>(whole);

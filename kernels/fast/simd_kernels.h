@@ -518,29 +518,32 @@ void conv2d(const Conv2dArgs & a) {
     }
     // Few channels: one run per kernel row (kernel_w * in_channels floats, the taps of that row),
     // read in place where the window lies inside the input row, else gathered into a buffer. A
-    // GEMM row's work here is a few dozen FMAs, so finding its pointers must cost far less: where
-    // the previous row's window lay wholly inside the input and this one is its neighbour along the
-    // same output row, its pointers are the previous ones moved by one step; the geometry is copied
+    // GEMM row's work here is a few dozen FMAs, so finding its pointers must cost far less: along
+    // an output row, the windows that lie wholly inside the input follow each other one step
+    // apart, and their pointers are the previous ones moved by that step. The geometry is copied
     // into locals (stores through `pointers` would make the compiler reload it).
     const int64_t cin = a.in_channels, run = a.kernel_w * cin, k = a.kernel_h * run;
     const int64_t buffer_size = Gemm<Arch>::chunk_rows(k) * k;
     const float * padding = zeros(run);
     g.segments = a.kernel_h, g.seg_len = run;
-    const int64_t in_h = a.in_h, in_w = a.in_w, kernel_h = a.kernel_h, kernel_w = a.kernel_w;
+    const int64_t in_h = a.in_h, in_w = a.in_w, kernel_h = a.kernel_h, kernel_w = a.kernel_w, out_w = a.out_w;
     const int64_t stride_h = a.stride_h, stride_w = a.stride_w, pad_top = a.pad_top, pad_left = a.pad_left;
     const int64_t dilation_h = a.dilation_h, dilation_w = a.dilation_w;
     const int64_t row_elems = in_w * cin, ky_step = dilation_h * row_elems, pixel_step = stride_w * cin;
+    // Output columns [0, inside_end_ox) have windows that do not pass the input's right edge.
+    const int64_t inside_end_ox = std::clamp<int64_t>(
+        in_w - kernel_w + pad_left < 0 ? 0 : (in_w - kernel_w + pad_left) / stride_w + 1, 0, out_w);
     Gemm<Arch>::run(g, [=, at = PixelCursor{a.out_h, a.out_w}, buffer = static_cast<float *>(nullptr),
-                        inside_row = int64_t{-2}, inside_at = static_cast<const float *>(nullptr)](
+                        last_inside = int64_t{-2}, inside_end = int64_t{0}, inside_at = static_cast<const float *>(nullptr)](
                            int64_t i, int64_t slot, const float ** pointers, int64_t stride) mutable {
-        at.seek(i);
-        const int64_t ix0 = at.ox * stride_w - pad_left;
-        if (i == inside_row + 1 && at.ox != 0 && ix0 + kernel_w <= in_w) {
-            inside_row = i;
+        if (i == last_inside + 1 && i < inside_end) {  // the neighbour of an inside window
+            last_inside = i;
             inside_at += pixel_step;
             for (int64_t ky = 0; ky < kernel_h; ++ky) pointers[ky * stride] = inside_at + ky * ky_step;
             return;
         }
+        at.seek(i);
+        const int64_t ix0 = at.ox * stride_w - pad_left;
         const int64_t iy0 = at.oy * stride_h - pad_top;
         const bool contiguous = dilation_w == 1 && ix0 >= 0 && ix0 + kernel_w <= in_w;
         bool inside = contiguous;
@@ -566,8 +569,8 @@ void conv2d(const Conv2dArgs & a) {
                 pointers[ky * stride] = to;
             }
         }
-        inside_row = inside ? i : -2;
-        if (inside) inside_at = pointers[0];
+        last_inside = inside ? i : -2;
+        if (inside) inside_at = pointers[0], inside_end = i - at.ox + inside_end_ox;
     });
 }
 

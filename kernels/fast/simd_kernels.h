@@ -576,9 +576,9 @@ void conv2d(const Conv2dArgs & a) {
 
 // ---------------------------------------------------------------------------------------------
 // Depthwise convolution (depth multiplier 1), vectors along channels. An output row is computed in
-// blocks of P pixels (4 where every tap lies inside the input row, else 1); a block sweeps its
-// channels one vector at a time, the P sums in registers (independent chains of FMAs), each tap's
-// weight vector loaded once for the P pixels. Taps is the kernel size when fixed at compile time
+// blocks of P pixels (up to 4 where every tap lies inside the input row, else 1); a block sweeps
+// its channels [c_begin, c_end) one vector at a time, the P sums in registers (independent chains
+// of FMAs), each tap's weight vector loaded once for the P pixels. Taps is the kernel size when fixed at compile time
 // (3x3 or 5x5: the tap loops unrolled), 0 for any other. Stride is the horizontal stride when
 // fixed at compile time (1 or 2, dilation 1), else 0: then a block inside the row loads each
 // input vector of a kernel row once for all the pixels and taps that read it.
@@ -648,12 +648,12 @@ void depthwise_block(const Conv2dArgs & a, const float * const * in_rows, int64_
     if (c0 < c_end) channel_vector(c0, std::false_type());
 }
 
-// Output row `row` (image * out_h + oy) of a depthwise convolution whose kernel row ky reads
-// in_rows[ky] (the input row, null in the padding). With `margins`, the rows have zeros around
-// them wherever a tap reads (RowMargins): every pixel is computed as one inside the row.
 // The L1 data cache a depthwise row may fill with input (32 KiB on Zen 3, 48 KiB on Zen 5).
 constexpr int64_t kDepthwiseL1Bytes = 32 << 10;
 
+// Output row `row` (image * out_h + oy) of a depthwise convolution whose kernel row ky reads
+// in_rows[ky] (the input row, null in the padding). With `margins`, the rows have zeros around
+// them wherever a tap reads (RowMargins): every pixel is computed as one inside the row.
 template <class Arch, Act A, int Taps, int Stride>
 void depthwise_row(const Conv2dArgs & a, const float * const * in_rows, int64_t row, bool margins) {
     constexpr int kBlock = 4;

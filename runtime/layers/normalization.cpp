@@ -396,16 +396,16 @@ public:
         Tensor & y = outputs[0];
         const float * in = float_input(x, y);
         const int64_t channels = x.shape().back();
-        const AxisView v{x.size() / std::max<int64_t>(channels, 1), channels, 1};
         // infer() checked the literals: one value, or one per channel.
-        auto apply = [&](Binary op, const float * from, const Literal & lit) {
-            if (lit.values.size() == 1) kernels.binary(op, from, 1, lit.values.data(), 0, y.data(), x.size());
-            else binary_along(kernels, op, from, lit.values.data(), y.data(), v);
-        };
         if (scale_.values.size() == 1 && offset_.values.size() == 1) {  // one pass over the data
             kernels.unary({Unary::ScaleShift, scale_.values[0], offset_.values[0]}, in, y.data(), x.size());
             return;
         }
+        const AxisView v{x.size() / std::max<int64_t>(channels, 1), channels, 1};
+        auto apply = [&](Binary op, const float * from, const Literal & lit) {
+            if (lit.values.size() == 1) kernels.binary(op, from, 1, lit.values.data(), 0, y.data(), x.size());
+            else binary_along(kernels, op, from, lit.values.data(), y.data(), v);
+        };
         apply(Binary::Multiply, in, scale_);
         apply(Binary::Add, y.data(), offset_);
     }

@@ -578,10 +578,10 @@ void conv2d(const Conv2dArgs & a) {
 // Depthwise convolution (depth multiplier 1), vectors along channels. An output row is computed in
 // blocks of P pixels (up to 4 where every tap lies inside the input row, else 1); a block sweeps
 // its channels [c_begin, c_end) one vector at a time, the P sums in registers (independent chains
-// of FMAs), each tap's weight vector loaded once for the P pixels. Taps is the kernel size when fixed at compile time
-// (3x3 or 5x5: the tap loops unrolled), 0 for any other. Stride is the horizontal stride when
-// fixed at compile time (1 or 2, dilation 1), else 0: then a block inside the row loads each
-// input vector of a kernel row once for all the pixels and taps that read it.
+// of FMAs), each tap's weight vector loaded once for the P pixels. Taps is the kernel size when
+// fixed at compile time (3x3 or 5x5: the tap loops unrolled), 0 for any other. Stride is the
+// horizontal stride when fixed at compile time (1 or 2, dilation 1), else 0: then a block inside
+// the row loads each input vector of a kernel row once for all the pixels and taps that read it.
 template <class Arch, Act A, int Taps, int Stride, int P>
 void depthwise_block(const Conv2dArgs & a, const float * const * in_rows, int64_t ox, bool inside, int64_t c_begin,
                      int64_t c_end, float * out, const float * residual, const OutputWriter<Arch, A> & writer) {

@@ -65,17 +65,37 @@ void broadcast_binary(Binary op, const Tensor & a, const Tensor & b, Tensor & y,
     }
     if (count == 0) dims[count++] = {1, 0, 0};
 
+    // The innermost two dimensions form one block, walked row by row; the outer ones are walked
+    // like an odometer. A short row of one operand repeated down the block (a squeeze-and-excite
+    // scale [C] over [H*W, C]) is first repeated in a stack buffer, so the kernel gets long runs:
+    // one call per row of 16 channels costs more than the row's math.
     const Dim inner = dims[0];
-    const int64_t runs = y.size() / inner.size;
-    std::array<int64_t, kMaxRank> index{};
+    const Dim rows = count > 1 ? dims[1] : Dim{1, 0, 0};
+    const bool a_repeats = inner.a_stride == 1 && rows.a_stride == 0 && inner.b_stride == 1 && rows.b_stride == inner.size;
+    const bool b_repeats = inner.b_stride == 1 && rows.b_stride == 0 && inner.a_stride == 1 && rows.a_stride == inner.size;
+    constexpr int64_t kRepeatFloats = 1024;
+    const int64_t rows_per_call =
+        a_repeats || b_repeats ? std::clamp<int64_t>(kRepeatFloats / inner.size, 1, rows.size) : 1;
+    std::array<float, kRepeatFloats> repeated;
     const float * pa = a.data();
     const float * pb = b.data();
+    const int64_t blocks = y.size() / (inner.size * rows.size);
+    std::array<int64_t, kMaxRank> index{};
     float * py = y.data();
-    for (int64_t r = 0; r < runs; ++r) {
-        kernels.binary(op, pa, inner.a_stride, pb, inner.b_stride, py, inner.size);
-        py += inner.size;
-        // Advance the outer multi-index (dims[1..]) like an odometer.
-        for (size_t d = 1; d < count; ++d) {
+    for (int64_t block = 0; block < blocks; ++block) {
+        if (rows_per_call > 1) {
+            const float * row = a_repeats ? pa : pb;
+            for (int64_t r = 0; r < rows_per_call; ++r) std::copy(row, row + inner.size, repeated.data() + r * inner.size);
+        }
+        for (int64_t r = 0; r < rows.size; r += rows_per_call) {
+            const int64_t n = std::min(rows_per_call, rows.size - r) * inner.size;
+            const float * ra = a_repeats && rows_per_call > 1 ? repeated.data() : pa + r * rows.a_stride;
+            const float * rb = b_repeats && rows_per_call > 1 ? repeated.data() : pb + r * rows.b_stride;
+            kernels.binary(op, ra, inner.a_stride, rb, inner.b_stride, py, n);
+            py += n;
+        }
+        // Advance the outer multi-index (dims[2..]) like an odometer.
+        for (size_t d = 2; d < count; ++d) {
             pa += dims[d].a_stride;
             pb += dims[d].b_stride;
             if (++index[d] < dims[d].size) break;

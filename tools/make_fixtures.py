@@ -956,6 +956,7 @@ def b_merges(rng):
     a = Input((6,), name="a")
     b = Input((6,), name="b")
     c = Input((6,), name="c")
+    image = Input((15, 12, 6), name="image")
     ra = L.Reshape((2, 3), name="ra")(a)
     rb = L.Reshape((2, 3), name="rb")(b)
     outs = [
@@ -972,10 +973,15 @@ def b_merges(rng):
         L.Dot(axes=(2, 2), name="dot22")([ra, rb]),
         L.Dot(axes=(1, 1), normalize=True, name="dot11_norm")([ra, rb]),
     ]
-    model = K.Model([a, b, c], outs, name="merges")
-    return Fixture(model, [U(rng, (2, 6)), U(rng, (2, 6)), U(rng, (2, 6))],
-                   "3 inputs / 12 outputs: Add, Subtract, Multiply, Average, Maximum, "
-                   "Minimum, Concatenate(axis 1, -1), Dot(axes 1, (2,2), normalize)")
+    # A per-image channel scale over an image (squeeze-and-excite), on either side.
+    scale = L.Reshape((1, 1, 6), name="scale")(a)
+    outs += [L.Multiply(name="mul_scale_image")([scale, image]),
+             L.Multiply(name="mul_image_scale")([image, scale])]
+    model = K.Model([a, b, c, image], outs, name="merges")
+    return Fixture(model, [U(rng, (2, 6)), U(rng, (2, 6)), U(rng, (2, 6)), U(rng, (2, 15, 12, 6))],
+                   "4 inputs / 14 outputs: Add, Subtract, Multiply, Average, Maximum, "
+                   "Minimum, Concatenate(axis 1, -1), Dot(axes 1, (2,2), normalize), "
+                   "Multiply of [N,1,1,C] and [N,H,W,C] both ways")
 
 
 @builder("reshapes")

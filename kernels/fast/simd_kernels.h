@@ -845,7 +845,14 @@ void expand_row(const Conv2dArgs & e, const float * in_row, float * out_row) {
 
 template <class Arch>
 void expand_depthwise(const Conv2dArgs & e, const DepthwiseConv2dArgs & dw) {
-    if (e.in_h * e.in_w * e.out_channels * int64_t{sizeof(float)} < kRowWiseMinBytes<Arch>) {
+    const Conv2dArgs & d = dw.geometry;
+    const int64_t rows = d.batch * d.out_h;
+    const int64_t work = rows * d.out_w * d.in_channels * (d.kernel_h * d.kernel_w + e.in_channels);
+    const int threads = threads_for(work, rows);
+    // Row by row, threads take output rows: a few rows that do not divide evenly (7 at stride 2
+    // from 14x14) leave a thread idle for a row's time, more than the ring saves.
+    const bool rows_balance = rows % threads == 0 || rows >= 8 * threads;
+    if (e.in_h * e.in_w * e.out_channels * int64_t{sizeof(float)} < kRowWiseMinBytes<Arch> || !rows_balance) {
         Conv2dArgs whole = e;
         whole.output = scratch_floats(Scratch::Ring, e.batch * e.out_h * e.out_w * e.out_channels);
         conv2d<Arch>(whole);
@@ -854,13 +861,9 @@ void expand_depthwise(const Conv2dArgs & e, const DepthwiseConv2dArgs & dw) {
         depthwise_conv2d<Arch>(d);
         return;
     }
-    const Conv2dArgs & d = dw.geometry;
-    const int64_t rows = d.batch * d.out_h;
     void (*expand)(const Conv2dArgs &, const float *, float *) = nullptr;
     with_act(e.epilogue, [&](auto act) { expand = expand_row<Arch, act()>; });
     const DepthwiseRowFn compute_row = depthwise_row_for<Arch>(d);
-    const int64_t work = rows * d.out_w * d.in_channels * (d.kernel_h * d.kernel_w + e.in_channels);
-    const int threads = threads_for(work, rows);
     run_parallel(threads, [&](int t, int count) {
         depthwise_rows_from_ring(d, compute_row, Scratch::Ring, rows * t / count, rows * (t + 1) / count,
                                  [&](int64_t r, float * to) { expand(e, e.input + r * e.in_w * e.in_channels, to); });

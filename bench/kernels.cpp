@@ -97,6 +97,8 @@ void BM_pointwise_112x32_to_16(benchmark::State & s) { conv(s, 112, 32, 16, 1, 1
 void BM_pointwise_56x24_to_144(benchmark::State & s) { conv(s, 56, 24, 144, 1, 1); }
 void BM_pointwise_14x96_to_576(benchmark::State & s) { conv(s, 14, 96, 576, 1, 1); }
 void BM_pointwise_7x960_to_320(benchmark::State & s) { conv(s, 7, 960, 320, 1, 1); }
+void BM_pointwise_7x960_to_160(benchmark::State & s) { conv(s, 7, 960, 160, 1, 1); }
+void BM_pointwise_7x576_to_96(benchmark::State & s) { conv(s, 7, 576, 96, 1, 1); }
 void BM_pointwise_7x320_to_1280(benchmark::State & s) { conv(s, 7, 320, 1280, 1, 1); }
 void BM_depthwise_112x96_s2(benchmark::State & s) { depthwise(s, 112, 96, 2); }
 void BM_depthwise_56x144_s1(benchmark::State & s) { depthwise(s, 56, 144, 1); }
@@ -122,6 +124,8 @@ BENCHMARK(BM_pointwise_112x32_to_16)->Apply(weight_args);
 BENCHMARK(BM_pointwise_56x24_to_144)->Apply(weight_args);
 BENCHMARK(BM_pointwise_14x96_to_576)->Apply(weight_args);
 BENCHMARK(BM_pointwise_7x960_to_320)->Apply(weight_args);
+BENCHMARK(BM_pointwise_7x960_to_160)->Apply(weight_args);
+BENCHMARK(BM_pointwise_7x576_to_96)->Apply(weight_args);
 BENCHMARK(BM_pointwise_7x320_to_1280)->Apply(weight_args);
 BENCHMARK(BM_depthwise_112x96_s2)->Apply(depthwise_args);
 BENCHMARK(BM_depthwise_56x144_s1)->Apply(depthwise_args);

@@ -409,8 +409,22 @@ struct Gemm {
         }
     }
 
+    // Tiles [u0, u1) of the panel-major order (panel by panel, row tiles within a panel), of
+    // row_tiles per panel: a partial first panel, whole panels, a partial last panel.
+    template <Act A, class FillRow>
+    static void run_tiles(const Problem & g, const FillRow & fill_row, int64_t row_tiles, int64_t u0, int64_t u1) {
+        while (u0 < u1) {
+            const int64_t panel = u0 / row_tiles, first = u0 % row_tiles;
+            const int64_t last = std::min(row_tiles, first + u1 - u0);
+            const int64_t panel_end = first == 0 && last == row_tiles ? u1 / row_tiles : panel + 1;
+            run_block<A>(g, fill_row, first * kRows, std::min(g.m, last * kRows), panel, panel_end);
+            u0 = panel_end > panel + 1 ? panel_end * row_tiles : u0 + last - first;
+        }
+    }
+
     // The whole problem, split across threads by panels when B is the larger operand (few rows:
-    // each thread reads its share of B) and by rows otherwise.
+    // each thread reads its share of B) and by rows otherwise. Panels are split tile by tile,
+    // so that 5 panels make two even halves rather than 3 and 2.
     template <class FillRow>
     static void run(const Problem & g, const FillRow & fill_row) {
         if (g.m <= 0 || g.n <= 0) return;
@@ -423,7 +437,8 @@ struct Gemm {
         with_act(*g.epilogue, [&](auto act) {
             run_parallel(threads, [&](int t, int count) {
                 if (split_panels) {
-                    run_block<act()>(g, fill_row, 0, g.m, panels * t / count, panels * (t + 1) / count);
+                    const int64_t tiles = panels * row_tiles;
+                    run_tiles<act()>(g, fill_row, row_tiles, tiles * t / count, tiles * (t + 1) / count);
                 } else {
                     const int64_t begin = row_tiles * t / count * kRows;
                     const int64_t end = std::min(g.m, row_tiles * (t + 1) / count * kRows);

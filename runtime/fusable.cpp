@@ -1,5 +1,7 @@
 #include "fusable.h"
 
+#include <cmath>
+
 namespace krun {
 
 void FusableLayer::set_fusable(size_t kernel_slot, size_t bias_slot, int channel_axes, bool packable) {
@@ -39,6 +41,36 @@ bool FusableLayer::fold_channel_affine(const std::vector<double> & scale, const 
     return true;
 }
 
+bool FusableLayer::fold_input_affine(const std::vector<double> & scale, const std::vector<double> & shift) {
+    const Tensor & kernel = weight(kernel_slot_);
+    if (!packable_ || channel_axes_ != 1 || !input_scale_.empty() || kernel.rank() < 2) return false;
+    const int64_t in_channels = kernel.shape()[kernel.rank() - 2], out_channels = channels_;
+    auto fits = [&](const std::vector<double> & v) { return v.size() == 1 || static_cast<int64_t>(v.size()) == in_channels; };
+    if (!fits(scale) || !fits(shift)) return false;
+    auto at = [](const std::vector<double> & v, int64_t c) { return v[v.size() == 1 ? 0 : c]; };
+    std::vector<float> pad(static_cast<size_t>(in_channels));
+    for (int64_t c = 0; c < in_channels; ++c) {
+        const double value = -at(shift, c) / at(scale, c);
+        if (!std::isfinite(value)) return false;
+        pad[c] = static_cast<float>(value);
+    }
+    // bias[o] += sum over the kernel's rows of kernel * shift (times an output scale folded before).
+    std::vector<double> sums(static_cast<size_t>(out_channels), 0.0);
+    for (int64_t row = 0; row < kernel.size() / out_channels; ++row)
+        for (int64_t o = 0; o < out_channels; ++o) sums[o] += kernel.data()[row * out_channels + o] * at(shift, row % in_channels);
+    std::vector<float> bias(static_cast<size_t>(out_channels));
+    for (int64_t o = 0; o < out_channels; ++o) {
+        const double b = bias_data() ? bias_data()[o] : 0.0;
+        bias[o] = static_cast<float>(b + sums[o] * (kernel_scale_.empty() ? 1.0 : kernel_scale_[o]));
+    }
+    if (bias_slot_ != kNone) mutable_weight(bias_slot_) = Tensor({out_channels}, bias);
+    else folded_bias_ = std::move(bias);
+    input_scale_.resize(static_cast<size_t>(in_channels));
+    for (int64_t c = 0; c < in_channels; ++c) input_scale_[c] = at(scale, c);
+    pad_values_ = std::move(pad);
+    return true;
+}
+
 bool FusableLayer::fuse_activation(const UnaryArgs & op) {
     if (!activation_.is_linear() || residual_ || fused_activation_.op != Unary::Linear) return false;
     fused_activation_ = op;
@@ -57,8 +89,17 @@ void FusableLayer::pack_weights(const Kernels & kernels) {
     const int64_t k = kernel.size() / channels_;
     const double * scale = kernel_scale_.empty() ? nullptr : kernel_scale_.data();
     if (packable_) {
+        // A folded input scale multiplies the kernel's rows first (row i reads input channel i % in).
+        std::vector<float> scaled_rows;
+        if (!input_scale_.empty()) {
+            const int64_t in_channels = static_cast<int64_t>(input_scale_.size());
+            scaled_rows.resize(static_cast<size_t>(kernel.size()));
+            for (int64_t i = 0; i < k; ++i)
+                for (int64_t o = 0; o < channels_; ++o)
+                    scaled_rows[i * channels_ + o] = static_cast<float>(kernel.data()[i * channels_ + o] * input_scale_[i % in_channels]);
+        }
         packed_ = Tensor::uninitialized({kernels.packed_b_size(k, channels_)});  // pack_b writes every float
-        kernels.pack_b(kernel.data(), k, channels_, scale, packed_.data());
+        kernels.pack_b(scaled_rows.empty() ? kernel.data() : scaled_rows.data(), k, channels_, scale, packed_.data());
         mutable_weight(kernel_slot_) = Tensor();  // held once: only the packed layout is read from now on
     } else if (scale) {
         // A new tensor: the bound one may share its storage with the manifest.
@@ -69,6 +110,7 @@ void FusableLayer::pack_weights(const Kernels & kernels) {
         mutable_weight(kernel_slot_) = scaled;
     }
     kernel_scale_.clear();
+    input_scale_.clear();
 }
 
 void FusableLayer::check_residual(const std::vector<Spec> & inputs, const Shape & output) const {

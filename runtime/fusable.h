@@ -27,6 +27,11 @@ public:
     bool fuse_activation(const UnaryArgs & op);
     // y = x + r after this layer (an Add): r becomes the call's last input, added in the epilogue.
     bool fuse_residual();
+    // x * scale[c] + shift[c] before this layer, along its input channels c (a Rescaling), folded
+    // into kernel and bias in double precision; the padding then reads -shift[c] / scale[c], the
+    // input that maps to zero. Needs a packable kernel with one channel axis (Dense, Conv with
+    // groups 1) and a non-zero scale; scale and shift have one value per input channel, or one.
+    bool fold_input_affine(const std::vector<double> & scale, const std::vector<double> & shift);
     // A ZeroPadding2D before this layer, which then reads the unpadded input (convolutions with
     // padding 'valid').
     virtual bool fuse_padding(int64_t top, int64_t bottom, int64_t left, int64_t right) { return false; }
@@ -56,6 +61,8 @@ protected:
     const float * kernel_data() const { return packed_.size() ? packed_.data() : weight(kernel_slot_).data(); }
     bool packed() const { return packed_.size() > 0; }
     const float * bias_data() const;
+    // What taps in the padding read, per input channel (Conv2dArgs::pad_values), or null: zeros.
+    const float * pad_values() const { return pad_values_.empty() ? nullptr : pad_values_.data(); }
     // The epilogue of a call with these inputs.
     Epilogue epilogue(const std::vector<const Tensor *> & inputs) const;
 
@@ -71,6 +78,8 @@ private:
     Tensor packed_;
     std::vector<float> folded_bias_;  // the bias once an affine is folded into a layer without one
     std::vector<double> kernel_scale_;  // per output channel, folded in; applied by pack_weights()
+    std::vector<double> input_scale_;   // per input channel, folded in; applied by pack_weights()
+    std::vector<float> pad_values_;
 };
 
 }  // namespace krun

@@ -160,6 +160,24 @@ void Graph::fuse() {
             }
         }
     }
+    // A Rescaling (or BatchNormalization) of float input read only by a Dense / Conv: folded into
+    // its kernel and bias, after the folds above (an affine right after a convolution folds into
+    // that one's output instead, at no cost).
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+        const Node & affine = nodes_[n];
+        std::vector<double> scale, shift;
+        if (!affine.layer || affine.inputs.size() != 1 || affine.outputs.size() != 1 ||
+            specs_[affine.inputs[0]].dtype != DType::Float32 ||
+            !affine.layer->as_channel_affine(static_cast<int64_t>(specs_[affine.inputs[0]].shape.size()), scale, shift))
+            continue;
+        const long c = only_reader(affine.outputs[0]);
+        if (c < 0 || nodes_[c].inputs.size() != 1 || !single_call(nodes_[c].layer)) continue;
+        FusableLayer * layer = nodes_[c].layer->fusable();
+        if (!layer || !layer->fold_input_affine(scale, shift)) continue;
+        nodes_[c].inputs[0] = affine.inputs[0];
+        nodes_[n].layer = nullptr;
+        ++fusions_.input_affines;
+    }
     // Expansions and the depthwise convolutions reading them, each done with its own fusions.
     for (size_t p = 0; p < nodes_.size(); ++p) {
         Node & producer = nodes_[p];

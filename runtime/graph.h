@@ -66,6 +66,7 @@ public:
         int residual_adds = 0; // Add of a layer's output and another value, in its epilogue
         int paddings = 0;      // ZeroPadding2D read by the 'valid' convolution after it
         int expand_depthwise = 0;  // 1x1 Conv2D and the DepthwiseConv2D reading it, computed together
+        int input_affines = 0;  // Rescaling / BatchNormalization folded into the convolution after it
     };
 
     // Builds the node list (infers every value's spec, validating shapes and weights).

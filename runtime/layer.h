@@ -106,7 +106,8 @@ public:
     virtual bool as_unary(UnaryArgs & op) const { return false; }
     // y = a (op) b element-wise with broadcasting, two inputs (fuse.cpp checks their shapes);
     virtual bool as_binary(Binary & op) const { return false; }
-    // y = x * scale[c] + shift[c], c the index along the last axis of an input of this rank;
+    // y = x * scale[c] + shift[c], c the index along the last axis of an input of this rank (a
+    // scale or shift of one value holds for every channel);
     virtual bool as_channel_affine(int64_t rank, std::vector<double> & scale, std::vector<double> & shift) const {
         return false;
     }

@@ -17,7 +17,7 @@ using namespace krun::test;
 namespace {
 
 struct Counts {
-    int batch_norms = 0, activations = 0, residual_adds = 0, paddings = 0, expansions = 0;
+    int batch_norms = 0, activations = 0, residual_adds = 0, paddings = 0, expansions = 0, input_scalings = 0;
 };
 
 // The counts Model::summary() reports.
@@ -26,8 +26,9 @@ Counts reported(const Model & model) {
     std::smatch m;
     REQUIRE(std::regex_search(summary, m, std::regex("Fused for the fast kernels: (\\d+) BatchNormalization folded, (\\d+) "
                                                       "activations, (\\d+) residual adds, (\\d+) paddings, (\\d+) "
-                                                      "expansions computed with their depthwise convolution")));
-    return {std::stoi(m[1]), std::stoi(m[2]), std::stoi(m[3]), std::stoi(m[4]), std::stoi(m[5])};
+                                                      "expansions computed with their depthwise convolution, (\\d+) "
+                                                      "input scalings folded")));
+    return {std::stoi(m[1]), std::stoi(m[2]), std::stoi(m[3]), std::stoi(m[4]), std::stoi(m[5]), std::stoi(m[6])};
 }
 
 Json layers_of(const std::string & model_json) {
@@ -40,13 +41,15 @@ Json layers_of(const std::string & model_json) {
 // fused activation each); every Activation layer but the classifier's softmax follows a
 // convolution; every Add of two tensors is a residual add (Keras 3's `x + 3.0` op nodes are Add
 // entries with a constant operand); every Conv2D named *expand (the 1x1 expansion of an inverted
-// residual block) is read by the block's depthwise convolution.
+// residual block) is read by the block's depthwise convolution; every Rescaling (V3's input
+// preprocessing) is read by a convolution.
 Counts expected_from_file(const std::string & model_json) {
     Counts c;
     for (const Json & layer : layers_of(model_json)) {
         const std::string cls = layer["class_name"];
         const Json & config = layer["config"];
         if (cls == "BatchNormalization") ++c.batch_norms;
+        if (cls == "Rescaling") ++c.input_scalings;
         if (cls == "ZeroPadding2D") ++c.paddings;
         const std::string name = config["name"];
         if (cls == "Conv2D" && name.size() >= 6 && name.compare(name.size() - 6, 6, "expand") == 0) ++c.expansions;
@@ -63,7 +66,7 @@ Counts expected_from_file(const std::string & model_json) {
 
 }  // namespace
 
-TEST_CASE("fusion: MobileNet fixtures fold every BatchNormalization, activation, residual add, padding and expansion", "[fusion]") {
+TEST_CASE("fusion: MobileNet fixtures fold every BatchNormalization, activation, residual add, padding, expansion and input scaling", "[fusion]") {
     for (const char * name : {"tfk_mobilenet_v2_035", "k3_mobilenet_v2_035", "tfk_mobilenet_v3_large", "k3_mobilenet_v3_large",
                               "tfk_mobilenet_v3_small", "k3_mobilenet_v3_small"}) {
         INFO(name);
@@ -76,10 +79,13 @@ TEST_CASE("fusion: MobileNet fixtures fold every BatchNormalization, activation,
         CHECK(fast.residual_adds == expected.residual_adds);
         CHECK(fast.paddings == expected.paddings);
         CHECK(fast.expansions == expected.expansions);
+        CHECK(fast.input_scalings == expected.input_scalings);
         Options reference;
         reference.reference_kernels = true;
         const Counts literal = reported(Model::load(path, reference));
-        CHECK(literal.batch_norms + literal.activations + literal.residual_adds + literal.paddings + literal.expansions == 0);
+        CHECK(literal.batch_norms + literal.activations + literal.residual_adds + literal.paddings + literal.expansions +
+                  literal.input_scalings ==
+              0);
     }
 }
 

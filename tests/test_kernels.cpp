@@ -228,13 +228,15 @@ TEST_CASE("kernels: fast conv2d and depthwise_conv2d equal the reference up to r
                 ++index;
                 const krun::UnaryArgs activation = kActivations[index % kActivationCount];
                 const bool with_residual = index % 2 == 1;
+                const bool with_pad_values = index % 3 != 0;  // padding that reads values, not zeros
                 const auto input = random_values(c.batch * c.in_h * c.in_w * c.in_c, 4);
                 const auto abs_input = absolute(input);
+                const auto pad_values = random_values(c.in_c, 8), abs_pad_values = absolute(pad_values);
 
                 for (bool packed : {false, true}) {
                     INFO(fast->name << " conv2d " << describe(c) << " out_c " << c.out_c << " packed " << packed
                                     << " activation " << int(activation.op) << " residual " << with_residual
-                                    << " threads " << threads);
+                                    << " pad values " << with_pad_values << " threads " << threads);
                     krun::Conv2dArgs a = geometry(c, c.out_c);
                     const int64_t k = c.kernel_h * c.kernel_w * c.in_c;
                     const auto kernel = random_values(k * c.out_c, 5), bias = random_values(c.out_c, 6);
@@ -244,12 +246,14 @@ TEST_CASE("kernels: fast conv2d and depthwise_conv2d equal the reference up to r
                     a.input = input.data(), a.kernel = kernel.data(), a.bias = bias.data();
                     a.epilogue.activation = activation;
                     a.epilogue.residual = with_residual ? residual.data() : nullptr;
+                    a.pad_values = with_pad_values ? pad_values.data() : nullptr;
                     a.output = out_ref.data();
                     ref.conv2d(a);
 
                     const auto abs_kernel = absolute(kernel), abs_bias = absolute(bias);
                     krun::Conv2dArgs m = a;
                     m.input = abs_input.data(), m.kernel = abs_kernel.data(), m.bias = abs_bias.data();
+                    m.pad_values = with_pad_values ? abs_pad_values.data() : nullptr;
                     m.epilogue = {}, m.output = magnitude.data();
                     ref.conv2d(m);
 

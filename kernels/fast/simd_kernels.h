@@ -515,7 +515,7 @@ void conv2d(const Conv2dArgs & a) {
         return;
     }
     if (a.in_channels >= kMinInPlaceRun) {
-        const float * padding = zeros(a.in_channels);
+        const float * padding = a.pad_values ? a.pad_values : zeros(a.in_channels);
         Gemm<Arch>::run(g, [&, at = PixelCursor{a.out_h, a.out_w}](int64_t i, int64_t, const float ** pointers,
                                                                    int64_t stride) mutable {
             at.seek(i);
@@ -540,6 +540,11 @@ void conv2d(const Conv2dArgs & a) {
     const int64_t cin = a.in_channels, run = a.kernel_w * cin, k = a.kernel_h * run;
     const int64_t buffer_size = Gemm<Arch>::chunk_rows(k) * k;
     const float * padding = zeros(run);
+    if (a.pad_values) {  // kernel_w pixels of padding
+        float * pixels = scratch_floats(Scratch::PadRun, run);
+        for (int64_t kx = 0; kx < a.kernel_w; ++kx) std::memcpy(pixels + kx * cin, a.pad_values, cin * sizeof(float));
+        padding = pixels;
+    }
     g.segments = a.kernel_h, g.seg_len = run;
     const int64_t in_h = a.in_h, in_w = a.in_w, kernel_h = a.kernel_h, kernel_w = a.kernel_w, out_w = a.out_w;
     const int64_t stride_h = a.stride_h, stride_w = a.stride_w, pad_top = a.pad_top, pad_left = a.pad_left;
@@ -578,8 +583,7 @@ void conv2d(const Conv2dArgs & a) {
                 float * to = buffer + slot * k + ky * run;
                 for (int64_t kx = 0; kx < kernel_w; ++kx) {
                     const int64_t ix = ix0 + kx * dilation_w;
-                    if (ix >= 0 && ix < in_w) copy_floats<Arch>(to + kx * cin, in_row + ix * cin, cin);
-                    else std::memset(to + kx * cin, 0, cin * sizeof(float));
+                    copy_floats<Arch>(to + kx * cin, ix >= 0 && ix < in_w ? in_row + ix * cin : padding, cin);
                 }
                 pointers[ky * stride] = to;
             }

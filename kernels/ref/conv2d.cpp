@@ -21,11 +21,12 @@ void conv2d(const Conv2dArgs & a) {
                     float acc = 0.f;
                     for (int64_t ky = 0; ky < a.kernel_h; ++ky) {
                         const int64_t iy = oy * a.stride_h - a.pad_top + ky * a.dilation_h;
-                        if (iy < 0 || iy >= a.in_h) continue;
                         for (int64_t kx = 0; kx < a.kernel_w; ++kx) {
                             const int64_t ix = ox * a.stride_w - a.pad_left + kx * a.dilation_w;
-                            if (ix < 0 || ix >= a.in_w) continue;
-                            const float * in = a.input + ((b * a.in_h + iy) * a.in_w + ix) * a.in_channels + first_in;
+                            const bool inside = iy >= 0 && iy < a.in_h && ix >= 0 && ix < a.in_w;
+                            if (!inside && !a.pad_values) continue;
+                            const float * in = inside ? a.input + ((b * a.in_h + iy) * a.in_w + ix) * a.in_channels + first_in
+                                                      : a.pad_values + first_in;
                             const float * w = a.kernel + ((ky * a.kernel_w + kx) * group_in) * a.out_channels + oc;
                             for (int64_t ic = 0; ic < group_in; ++ic) acc += in[ic] * w[ic * a.out_channels];
                         }

@@ -308,6 +308,7 @@ void Conv::run(const std::vector<const Tensor *> & inputs, std::vector<Tensor> &
     a.input = inputs[0]->data();
     a.kernel = kernel_data();
     a.packed = packed();
+    a.pad_values = pad_values();
     a.bias = bias_data();
     a.epilogue = epilogue(inputs);  // no residual of its own when fused with a depthwise
     if (depthwise_) {

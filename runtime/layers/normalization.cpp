@@ -410,6 +410,12 @@ public:
         apply(Binary::Add, y.data(), offset_);
     }
 
+    bool as_channel_affine(int64_t, std::vector<double> & scale, std::vector<double> & shift) const override {
+        scale.assign(scale_.values.begin(), scale_.values.end());
+        shift.assign(offset_.values.begin(), offset_.values.end());
+        return true;
+    }
+
 private:
     // The literal as one value per channel of the last axis (`channels` -1: only check the shape).
     std::vector<float> per_channel(const Literal & lit, int64_t channels) const {

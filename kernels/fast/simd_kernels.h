@@ -962,17 +962,29 @@ void pool2d(const Pool2dArgs & p) {
                 const int64_t x0 = std::max<int64_t>(0, ox * p.stride_w - p.pad_left);
                 const int64_t x1 = std::min(p.in_w, ox * p.stride_w - p.pad_left + p.pool_w);
                 const float cells = static_cast<float>(std::max<int64_t>(0, y1 - y0) * std::max<int64_t>(0, x1 - x0));
-                for (int64_t c0 = 0; c0 < p.channels; c0 += lanes) {
-                    const int64_t n = std::min(lanes, p.channels - c0);
-                    V best(-std::numeric_limits<float>::infinity()), sum(0.f);
+                // Channels [c0, c0 + B * lanes), n lanes of each vector: B independent chains of
+                // adds or comparisons (a global pooling's window is long), each channel's in the
+                // reference's order.
+                auto pool = [&](auto vectors, int64_t c0, int64_t n) {
+                    constexpr int B = decltype(vectors)::value;
+                    V best[B], sum[B];
+                    for (int j = 0; j < B; ++j) best[j] = V(-std::numeric_limits<float>::infinity()), sum[j] = V(0.f);
                     for (int64_t iy = y0; iy < y1; ++iy)
                         for (int64_t ix = x0; ix < x1; ++ix) {
-                            const V v = load_n<Arch>(in + (iy * p.in_w + ix) * p.channels + c0, n);
-                            if (p.is_max) best = xsimd::select(v > best || v != v, v, best);  // NaN propagates
-                            else sum += v;
+                            const float * pixel = in + (iy * p.in_w + ix) * p.channels + c0;
+                            for (int j = 0; j < B; ++j) {
+                                const V v = load_n<Arch>(pixel + j * lanes, n);
+                                if (p.is_max) best[j] = xsimd::select(v > best[j] || v != v, v, best[j]);  // NaN propagates
+                                else sum[j] += v;
+                            }
                         }
-                    store_n<Arch>(out + ox * p.channels + c0, p.is_max ? best : sum / V(cells), n);
-                }
+                    for (int j = 0; j < B; ++j)
+                        store_n<Arch>(out + ox * p.channels + c0 + j * lanes, p.is_max ? best[j] : sum[j] / V(cells), n);
+                };
+                constexpr int kChains = 4;
+                int64_t c0 = 0;
+                for (; c0 + kChains * lanes <= p.channels; c0 += kChains * lanes) pool(std::integral_constant<int, kChains>(), c0, lanes);
+                for (; c0 < p.channels; c0 += lanes) pool(std::integral_constant<int, 1>(), c0, std::min(lanes, p.channels - c0));
             }
         }
     });

@@ -122,10 +122,12 @@ bool has_vector_form(Unary op) {
     }
 }
 
-// min(max(x, lo), hi), keeping a NaN x as the reference does.
+// min(max(x, lo), hi), keeping a NaN x as the reference does: x86's max and min return their
+// second operand when either is NaN (two instructions, where compares and selects take four).
+// The reference's x <= lo ? lo : x gives +0 for x = -0 and lo = 0, this -0: equal values.
 template <class Arch>
 [[gnu::always_inline]] inline Vec<Arch> clamp(Vec<Arch> x, float lo, float hi) {
-    return xsimd::select(x <= Vec<Arch>(lo), Vec<Arch>(lo), xsimd::select(x >= Vec<Arch>(hi), Vec<Arch>(hi), x));
+    return xsimd::min(Vec<Arch>(hi), xsimd::max(Vec<Arch>(lo), x));
 }
 
 // 1 / (1 + e^-x) with xsimd's exp, within a few ulps of libm's (tests/support/tolerance.h).

@@ -274,12 +274,16 @@ struct Gemm {
                      const Output<A> & out, int64_t cols) {
         using V = Vec<Arch>;
         constexpr int kSets = Rows * Vectors < 6 ? 2 : 1;
+        // The first set of sums starts from the bias (where the reference adds it last).
         V acc[kSets][Rows][Vectors];
+        V start[Vectors];
+#pragma GCC unroll 4
+        for (int v = 0; v < Vectors; ++v) start[v] = out.bias ? load_n<Arch>(out.bias + v * kLanes, std::min(kLanes, cols - v * kLanes)) : V(0.f);
         for (int set = 0; set < kSets; ++set)
 #pragma GCC unroll 16
             for (int r = 0; r < Rows; ++r)
 #pragma GCC unroll 4
-                for (int v = 0; v < Vectors; ++v) acc[set][r][v] = V(0.f);
+                for (int v = 0; v < Vectors; ++v) acc[set][r][v] = set == 0 ? start[v] : V(0.f);
         // Adds A element p (of each row's run) times B row p to sum set `set`.
         auto step = [&](const float * const * a, const float * bp, int64_t p, int set) {
             V bv[Vectors];
@@ -311,7 +315,7 @@ struct Gemm {
         else store<Rows, Vectors, false>(acc[0], out, cols);
     }
 
-    // Adds the bias (and C when accumulating), then writes the tile through the epilogue.
+    // Adds C when accumulating, then writes the tile through the epilogue.
     template <int Rows, int Vectors, bool Full, Act A>
     [[gnu::always_inline]] static void store(const Vec<Arch> (&acc)[Rows][Vectors], const Output<A> & out, int64_t cols) {
         using W = OutputWriter<Arch, A>;
@@ -324,7 +328,6 @@ struct Gemm {
                 const int64_t count = Full ? kLanes : std::min(kLanes, cols - v * kLanes);
                 Vec<Arch> x = acc[r][v];
                 if (out.accumulate) x = W::template load<Full>(c + v * kLanes, count) + x;
-                if (out.bias) x += W::template load<Full>(out.bias + v * kLanes, count);
                 out.writer->template put<Full>(x, c + v * kLanes, residual ? residual + v * kLanes : nullptr, count);
             }
             out.writer->finish(c, residual, cols);

@@ -8,8 +8,10 @@
 //   float(1/6), which may differ in the last bit);
 // - an Add of its output and another value computed before it, as the epilogue's residual.
 // A ZeroPadding2D read only by a 'valid' Conv2D / DepthwiseConv2D becomes the convolution's
-// padding. Last, a 1x1 Conv2D read only by a DepthwiseConv2D computes it too (both with what they
-// took over), the expanded tensor between them never stored whole. The layer taking over must
+// padding. Then a Rescaling or BatchNormalization read only by a Dense / Conv is folded into its
+// kernel and bias (the padding reading the input that maps to zero). Last, a 1x1 Conv2D read only
+// by a DepthwiseConv2D computes it too (both with what they took over), the expanded tensor
+// between them never stored whole. The layer taking over must
 // have no other call (it is changed for all its calls).
 #include <algorithm>
 #include <cmath>

@@ -62,7 +62,8 @@ struct GemmArgs {
 // NHWC convolution, kernel [kernel_h, kernel_w, in_channels / groups, out_channels] (Keras HWIO).
 // Output pixel (y, x) reads input rows y*stride_h - pad_top + i*dilation_h; rows outside the
 // input read as zero, or as pad_values[c] in channel c when set (an affine map folded into the
-// kernel: the padding reads the input that maps to zero). Output channel o uses the input channels of group o / (out_channels/groups).
+// kernel: the padding reads the input that maps to zero). Output channel o uses the input
+// channels of group o / (out_channels/groups).
 // With packed (groups 1 only), kernel is this table's pack_b(kernel, kernel_h*kernel_w*in_channels,
 // out_channels). The epilogue follows the bias.
 struct Conv2dArgs {

@@ -92,8 +92,8 @@ std::string Model::summary() const {
     out << "Fused for the fast kernels: " << f.batch_norms << " BatchNormalization folded, " << f.activations
         << " activations, " << f.residual_adds << " residual adds, " << f.paddings << " paddings, "
         << f.expand_depthwise << " expansions computed with their depthwise convolution, " << f.input_affines
-        << " input scalings folded (" 
-        << g.layer_calls().size() - g.nodes().size() << " of " << g.layer_calls().size() << " layer calls)\n";
+        << " input scalings folded (" << g.layer_calls().size() - g.nodes().size() << " of "
+        << g.layer_calls().size() << " layer calls)\n";
     // The activation arena of run() for one sample (batch 1), when the other dimensions are known.
     std::vector<std::vector<int64_t>> shapes;
     for (const TensorInfo & in : g.inputs()) {

@@ -282,7 +282,8 @@ struct Gemm {
         V acc[kSets][Rows][Vectors];
         V start[Vectors];
 #pragma GCC unroll 4
-        for (int v = 0; v < Vectors; ++v) start[v] = out.bias ? load_n<Arch>(out.bias + v * kLanes, std::min(kLanes, cols - v * kLanes)) : V(0.f);
+        for (int v = 0; v < Vectors; ++v)
+            start[v] = out.bias ? load_n<Arch>(out.bias + v * kLanes, std::min(kLanes, cols - v * kLanes)) : V(0.f);
         for (int set = 0; set < kSets; ++set)
 #pragma GCC unroll 16
             for (int r = 0; r < Rows; ++r)

@@ -89,7 +89,7 @@ std::string Model::summary() const {
     }
     out << std::string(80, '=') << "\nTotal params: " << total << "\n";
     const Graph::Fusions & f = g.fusions();
-    out << "Fused for the fast kernels: " << f.batch_norms << " BatchNormalization folded, " << f.activations
+    out << "Fused for the fast kernels: " << f.batch_norms << " BatchNormalization/Rescaling folded, " << f.activations
         << " activations, " << f.residual_adds << " residual adds, " << f.paddings << " paddings, "
         << f.expand_depthwise << " expansions computed with their depthwise convolution, " << f.input_affines
         << " input scalings folded (" << g.layer_calls().size() - g.nodes().size() << " of "

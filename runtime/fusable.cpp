@@ -31,13 +31,11 @@ bool FusableLayer::fold_channel_affine(const std::vector<double> & scale, const 
     if (kernel_scale_.empty()) kernel_scale_ = scale;
     else
         for (int64_t o = 0; o < c; ++o) kernel_scale_[o] *= scale[o];
+    // The bias so far: the layer's, or what an affine folded before left (a second one chains).
+    const float * old_bias = bias_data();
     std::vector<float> bias(static_cast<size_t>(c));
-    for (int64_t o = 0; o < c; ++o) {
-        const double b = bias_slot_ != kNone ? weight(bias_slot_).data()[o] : 0.0;
-        bias[o] = static_cast<float>(b * scale[o] + shift[o]);
-    }
-    if (bias_slot_ != kNone) mutable_weight(bias_slot_) = Tensor({c}, bias);
-    else folded_bias_ = std::move(bias);
+    for (int64_t o = 0; o < c; ++o) bias[o] = static_cast<float>((old_bias ? old_bias[o] : 0.0) * scale[o] + shift[o]);
+    set_bias(std::move(bias));
     return true;
 }
 
@@ -58,13 +56,13 @@ bool FusableLayer::fold_input_affine(const std::vector<double> & scale, const st
     std::vector<double> sums(static_cast<size_t>(out_channels), 0.0);
     for (int64_t row = 0; row < kernel.size() / out_channels; ++row)
         for (int64_t o = 0; o < out_channels; ++o) sums[o] += kernel.data()[row * out_channels + o] * at(shift, row % in_channels);
+    const float * old_bias = bias_data();
     std::vector<float> bias(static_cast<size_t>(out_channels));
     for (int64_t o = 0; o < out_channels; ++o) {
-        const double b = bias_data() ? bias_data()[o] : 0.0;
-        bias[o] = static_cast<float>(b + sums[o] * (kernel_scale_.empty() ? 1.0 : kernel_scale_[o]));
+        const double output_scale = kernel_scale_.empty() ? 1.0 : kernel_scale_[o];
+        bias[o] = static_cast<float>((old_bias ? old_bias[o] : 0.0) + sums[o] * output_scale);
     }
-    if (bias_slot_ != kNone) mutable_weight(bias_slot_) = Tensor({out_channels}, bias);
-    else folded_bias_ = std::move(bias);
+    set_bias(std::move(bias));
     input_scale_.resize(static_cast<size_t>(in_channels));
     for (int64_t c = 0; c < in_channels; ++c) input_scale_[c] = at(scale, c);
     pad_values_ = std::move(pad);
@@ -117,6 +115,12 @@ void FusableLayer::check_residual(const std::vector<Spec> & inputs, const Shape 
     if (!residual_) return;
     KRUN_CHECK(inputs.back().shape == output, context(), ": the fused Add operand has shape ",
                shape_string(inputs.back().shape), ", the output ", shape_string(output));
+}
+
+void FusableLayer::set_bias(std::vector<float> bias) {
+    const int64_t c = static_cast<int64_t>(bias.size());
+    if (bias_slot_ != kNone) mutable_weight(bias_slot_) = Tensor({c}, bias);
+    else folded_bias_ = std::move(bias);
 }
 
 const float * FusableLayer::bias_data() const {

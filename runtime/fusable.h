@@ -69,6 +69,9 @@ protected:
     Activation activation_;
 
 private:
+    // The bias after a fold: into the layer's bias weight, or kept here when it has none.
+    void set_bias(std::vector<float> bias);
+
     size_t kernel_slot_ = kNone, bias_slot_ = kNone;
     int channel_axes_ = 0;  // 0: not fusable
     int64_t channels_ = 0;

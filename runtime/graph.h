@@ -61,7 +61,7 @@ public:
 
     // What load-time rewriting (fuse.cpp) took over: layer calls removed from the node list.
     struct Fusions {
-        int batch_norms = 0;   // BatchNormalization folded into the kernel and bias before it
+        int batch_norms = 0;   // BatchNormalization (or per-channel Rescaling) folded into the layer before it
         int activations = 0;   // activations (incl. hard-swish / hard-sigmoid op chains) in an epilogue
         int residual_adds = 0; // Add of a layer's output and another value, in its epilogue
         int paddings = 0;      // ZeroPadding2D read by the 'valid' convolution after it

@@ -24,7 +24,7 @@ struct Counts {
 Counts reported(const Model & model) {
     const std::string summary = model.summary();
     std::smatch m;
-    REQUIRE(std::regex_search(summary, m, std::regex("Fused for the fast kernels: (\\d+) BatchNormalization folded, (\\d+) "
+    REQUIRE(std::regex_search(summary, m, std::regex("Fused for the fast kernels: (\\d+) BatchNormalization/Rescaling folded, (\\d+) "
                                                       "activations, (\\d+) residual adds, (\\d+) paddings, (\\d+) "
                                                       "expansions computed with their depthwise convolution, (\\d+) "
                                                       "input scalings folded")));

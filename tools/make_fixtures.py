@@ -1037,12 +1037,17 @@ def b_normalization(rng):
     nrm_adapt_layer.adapt(adapt_data)
     nrm_adapt = nrm_adapt_layer(vec)
     rs = L.Rescaling(2.0, offset=0.5, name="rescale_vec")(vec)
-    outs = [bn, bn_nc, bn_ns, ln4, bnd, bnd2, lnd, lnd2, nrm_const, nrm_adapt, rs]
+    # Two channel affines after a convolution without bias: both fold into it.
+    chained = L.Conv2D(3, 1, use_bias=False, name="conv_nobias")(img)
+    chained = L.BatchNormalization(name="bn_nobias")(chained)
+    chained = L.Rescaling([0.5, 2.0, -1.0], offset=[0.1, -0.2, 0.3], name="rescale_channels")(chained)
+    outs = [bn, bn_nc, bn_ns, ln4, bnd, bnd2, lnd, lnd2, nrm_const, nrm_adapt, rs, chained]
     model = K.Model([img, vec], outs, name="normalization")
     conv_args = []
     desc = ("Rescaling, BatchNormalization after Conv2D and after Dense (center/"
             "scale off variants), LayerNormalization rank 4/2, Normalization "
-            "(constructor mean/variance and adapted)")
+            "(constructor mean/variance and adapted), Conv2D without bias -> "
+            "BatchNormalization -> per-channel Rescaling")
     if PRODUCER == "tfk":
         conv_args = ["--split_weights_by_layer"]
         desc += "; converted with --split_weights_by_layer (one manifest group per layer)"

@@ -989,7 +989,7 @@ void pool2d(const Pool2dArgs & p) {
                             const float * pixel = in + (iy * p.in_w + ix) * p.channels + c0;
                             for (int j = 0; j < B; ++j) {
                                 const V v = load_n<Arch>(pixel + j * lanes, n);
-                                if (p.is_max) best[j] = xsimd::select(v > best[j] || v != v, v, best[j]);  // NaN propagates
+                                if (p.is_max) best[j] = xsimd::select(v > best[j] || v != v, v, best[j]);  // NaN stays
                                 else sum[j] += v;
                             }
                         }
@@ -998,8 +998,10 @@ void pool2d(const Pool2dArgs & p) {
                 };
                 constexpr int kChains = 4;
                 int64_t c0 = 0;
-                for (; c0 + kChains * lanes <= p.channels; c0 += kChains * lanes) pool(std::integral_constant<int, kChains>(), c0, lanes);
-                for (; c0 < p.channels; c0 += lanes) pool(std::integral_constant<int, 1>(), c0, std::min(lanes, p.channels - c0));
+                for (; c0 + kChains * lanes <= p.channels; c0 += kChains * lanes)
+                    pool(std::integral_constant<int, kChains>(), c0, lanes);
+                for (; c0 < p.channels; c0 += lanes)
+                    pool(std::integral_constant<int, 1>(), c0, std::min(lanes, p.channels - c0));
             }
         }
     });

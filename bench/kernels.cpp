@@ -10,14 +10,18 @@
 #include <random>
 #include <vector>
 
+#include "kernels/aligned.h"
 #include "kernels/kernels.h"
 
 namespace {
 
-std::vector<float> random_values(size_t n) {
+// Cache-line aligned, as the runtime allocates activations and weights.
+using Floats = std::vector<float, krun::CacheAligned<float>>;
+
+Floats random_values(size_t n) {
     std::mt19937 rng(42);
     std::uniform_real_distribution<float> dist(-1.f, 1.f);
-    std::vector<float> v(n);
+    Floats v(n);
     for (float & x : v) x = dist(rng);
     return v;
 }
@@ -27,12 +31,12 @@ const krun::Kernels & table(const benchmark::State & state) {
 }
 
 // Sets the thread count, labels the run and returns the weights in the layout asked for.
-std::vector<float> setup(benchmark::State & state, const std::vector<float> & b, int64_t k, int64_t n) {
+Floats setup(benchmark::State & state, const Floats & b, int64_t k, int64_t n) {
     omp_set_num_threads(static_cast<int>(state.range(1)));
     const bool packed = state.range(2) != 0;
     state.SetLabel(std::string(table(state).name) + (packed ? " packed" : ""));
     if (!packed) return b;
-    std::vector<float> out(table(state).packed_b_size(k, n));
+    Floats out(table(state).packed_b_size(k, n));
     table(state).pack_b(b.data(), k, n, nullptr, out.data());
     return out;
 }
@@ -49,9 +53,9 @@ void conv(benchmark::State & state, int64_t size, int64_t in_c, int64_t out_c, i
     const krun::AxisWindow w = krun::axis_window(size, kernel, stride, 1, krun::Padding::Same);
     a.out_h = a.out_w = w.out, a.pad_top = a.pad_left = w.pad_before;
     const int64_t k = kernel * kernel * in_c;
-    const std::vector<float> input = random_values(size * size * in_c), bias = random_values(out_c);
-    const std::vector<float> kernel_values = setup(state, random_values(k * out_c), k, out_c);
-    std::vector<float> output(w.out * w.out * out_c);
+    const Floats input = random_values(size * size * in_c), bias = random_values(out_c);
+    const Floats kernel_values = setup(state, random_values(k * out_c), k, out_c);
+    Floats output(w.out * w.out * out_c);
     a.input = input.data(), a.kernel = kernel_values.data(), a.bias = bias.data(), a.output = output.data();
     a.packed = state.range(2) != 0;
     a.epilogue.activation = {krun::Unary::Relu6};
@@ -69,9 +73,9 @@ void depthwise(benchmark::State & state, int64_t size, int64_t channels, int64_t
     a.kernel_h = a.kernel_w = 3, a.stride_h = a.stride_w = stride;
     const krun::AxisWindow w = krun::axis_window(size, 3, stride, 1, krun::Padding::Same);
     a.out_h = a.out_w = w.out, a.pad_top = a.pad_left = w.pad_before;
-    const std::vector<float> input = random_values(size * size * channels), kernel = random_values(9 * channels);
-    const std::vector<float> bias = random_values(channels);
-    std::vector<float> output(w.out * w.out * channels);
+    const Floats input = random_values(size * size * channels), kernel = random_values(9 * channels);
+    const Floats bias = random_values(channels);
+    Floats output(w.out * w.out * channels);
     a.input = input.data(), a.kernel = kernel.data(), a.bias = bias.data(), a.output = output.data();
     a.epilogue.activation = {krun::Unary::Relu6};
     for (auto _ : state) table(state).depthwise_conv2d(d);
@@ -81,9 +85,9 @@ void depthwise(benchmark::State & state, int64_t size, int64_t channels, int64_t
 // Dense 1280 -> 1000 at batch 1 (the classifier).
 void BM_dense_1280_1000(benchmark::State & state) {
     const int64_t k = 1280, n = 1000;
-    const std::vector<float> a = random_values(k), bias = random_values(n);
-    const std::vector<float> b = setup(state, random_values(k * n), k, n);
-    std::vector<float> c(n);
+    const Floats a = random_values(k), bias = random_values(n);
+    const Floats b = setup(state, random_values(k * n), k, n);
+    Floats c(n);
     krun::GemmArgs g;
     g.m = 1, g.n = n, g.k = k, g.a = a.data(), g.lda = k, g.b = b.data(), g.ldb = n, g.bias = bias.data();
     g.c = c.data(), g.ldc = n, g.packed = state.range(2) != 0;

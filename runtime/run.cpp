@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "graph.h"
+#include "kernels/aligned.h"
 #include "memory.h"
 
 namespace krun {
@@ -92,7 +93,7 @@ std::unique_ptr<Graph::RunState> Graph::plan(const std::vector<Shape> & input_sh
     KRUN_CHECK(state->arena_elements <= physical_memory_bytes() / 4, "the activations need ", state->arena_elements * 4,
                " bytes, more than the ", physical_memory_bytes(), " bytes of memory of this machine");
 
-    state->arena.reset(new uint32_t[std::max<int64_t>(state->arena_elements, 1)]);
+    state->arena = cache_aligned_words(state->arena_elements, false);
     state->values.resize(specs_.size());
     for (size_t v = 0; v < specs_.size(); ++v) {
         if (offset[v] < 0) continue;

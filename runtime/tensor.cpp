@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "error.h"
+#include "kernels/aligned.h"
 #include "memory.h"
 
 namespace krun {
@@ -26,7 +27,7 @@ static int64_t checked_size(const std::vector<int64_t> & shape) {
 
 Tensor::Tensor(std::vector<int64_t> shape, DType dtype)
     : shape_(std::move(shape)), size_(checked_size(shape_)), dtype_(dtype),
-      storage_(new uint32_t[size_ > 0 ? size_ : 1]()) {}
+      storage_(cache_aligned_words(size_, true)) {}
 
 Tensor::Tensor(std::vector<int64_t> shape, const std::vector<float> & values) : Tensor(std::move(shape)) {
     KRUN_CHECK(static_cast<int64_t>(values.size()) == size_, "tensor of shape ", shape_string(shape_),
@@ -70,7 +71,7 @@ Tensor Tensor::uninitialized(std::vector<int64_t> shape, DType dtype) {
     t.shape_ = std::move(shape);
     t.size_ = checked_size(t.shape_);
     t.dtype_ = dtype;
-    t.storage_.reset(new uint32_t[t.size_ > 0 ? t.size_ : 1]);
+    t.storage_ = cache_aligned_words(t.size_, false);
     return t;
 }
 

@@ -1,6 +1,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/aligned.h"
 #include "kernels/fast/fast.h"
 #include "kernels/threaded.h"
 
@@ -27,8 +28,8 @@ std::vector<const Kernels *> supported_tables() {
 }
 
 float * scratch_floats(Scratch slot, int64_t n) {
-    thread_local std::vector<float> buffers[kScratchSlots];
-    std::vector<float> & buffer = buffers[static_cast<int>(slot)];
+    thread_local std::vector<float, CacheAligned<float>> buffers[kScratchSlots];
+    std::vector<float, CacheAligned<float>> & buffer = buffers[static_cast<int>(slot)];
     if (static_cast<int64_t>(buffer.size()) < n) buffer.resize(n);  // new elements are zero
     return buffer.data();
 }

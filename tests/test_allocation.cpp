@@ -4,9 +4,11 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 
+#include "kernels/fast/fast.h"
 #include "loader/npy.h"
 #include "support/helpers.h"
 
@@ -37,6 +39,15 @@ void operator delete(void * p, const std::nothrow_t &) noexcept { std::free(p); 
 void operator delete[](void * p) noexcept { std::free(p); }
 void operator delete[](void * p, std::size_t) noexcept { std::free(p); }
 void operator delete[](void * p, const std::nothrow_t &) noexcept { std::free(p); }
+// The aligned forms (tensors and the kernels' scratch buffers are cache-line aligned).
+void * operator new(std::size_t size, std::align_val_t alignment) {
+    if (counting) ++allocations;
+    const std::size_t align = static_cast<std::size_t>(alignment);
+    if (void * p = std::aligned_alloc(align, (size + align - 1) / align * align + (size ? 0 : align))) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void * p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void * p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 using namespace krun;
 using namespace krun::test;
@@ -63,4 +74,16 @@ TEST_CASE("allocation: a second run with the same shapes allocates only the retu
         CHECK(second <= returned);
         CHECK(first > returned);  // the first run planned: the counter sees allocations
     }
+}
+
+TEST_CASE("allocation: tensors, model outputs and kernel scratch buffers are cache-line aligned", "[allocation]") {
+    // (malloc's 16-byte alignment makes every AVX-512 access of an activation span two cache lines)
+    auto aligned = [](const void * p) { return reinterpret_cast<std::uintptr_t>(p) % 64 == 0; };
+    CHECK(aligned(Tensor({3, 1000}).data()));
+    CHECK(aligned(Tensor::uninitialized({100000}).data()));
+    const fs::path folder = fs::path(KRUN_MODELS_DIR) / "tfk_mobilenet_v2_035";
+    const Model model = Model::load((folder / "model.json").string());
+    for (const Tensor & output : model.run({read_npy((folder / "input_0.npy").string())})) CHECK(aligned(output.data()));
+    for (int slot = 0; slot < fast::kScratchSlots; ++slot)
+        for (int64_t n : {1, 1000, 1 << 20}) CHECK(aligned(fast::scratch_floats(static_cast<fast::Scratch>(slot), n)));
 }

@@ -859,9 +859,10 @@ void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
 // on MobileNetV2 1.0 and V3-Large at 224 on the two machines krun was tuned on: with AVX2 (Zen 3,
 // 512 KiB L2), row by row wins on 112x112x96 (4.6 MiB), is even on 56x56x144 (1.7 MiB) and loses
 // on the smaller ones; with AVX-512 (Zen 5, 1 MiB L2) it also wins on 56x56x144 down to 14x14x384
-// (294 KiB; each 5-10% faster, the models 2-3%) and is even below.
+// (294 KiB; each 5-10% faster, the models 2-3%) and, with cache-line aligned buffers, on 7x7x960
+// (188 KiB; ~10%); below, even.
 template <class Arch>
-constexpr int64_t kRowWiseMinBytes = Vec<Arch>::size == 16 ? int64_t{256} << 10 : int64_t{2} << 20;
+constexpr int64_t kRowWiseMinBytes = Vec<Arch>::size == 16 ? int64_t{128} << 10 : int64_t{2} << 20;
 
 // Expanded row `in_row` (in_w pixels) into `out_row`.
 template <class Arch, Act A>

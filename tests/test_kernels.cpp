@@ -105,6 +105,11 @@ const ConvCase kConvCases[] = {
     {1, 13, 16, 40, 24, 5, 5, 1, 1, krun::Padding::Same},
     // rows wider than depthwise_conv2d copies with margins: borders computed pixel by pixel
     {1, 5, 37, 12, 8, 3, 3, 1, 1, krun::Padding::Same},     {2, 4, 36, 9, 7, 5, 5, 1, 1, krun::Padding::Same},
+    // RGB stems (3 channels, 3x3, stride 2; with AVX-512 conv2d's blocks of pixels): one or two
+    // vectors of outputs, whole or partial; borders on both sides; rows with fewer pixels than a
+    // block, and rows whose last block overlaps the one before
+    {2, 23, 37, 3, 16, 3, 3, 2, 1, krun::Padding::Same},    {1, 19, 9, 3, 24, 3, 3, 2, 1, krun::Padding::Same},
+    {1, 16, 30, 3, 5, 3, 3, 2, 1, krun::Padding::Valid},    {3, 8, 29, 3, 32, 3, 3, 2, 1, krun::Padding::Valid},
 };
 
 krun::Conv2dArgs geometry(const ConvCase & c, int64_t out_channels) {

@@ -558,7 +558,8 @@ void block(const float * const * in_rows, const float * b, int64_t b_stride, con
     writer.finish(out, residual, R * n);
 }
 
-// Whether rgb_stem::run computes convolution a: the geometry above, weights packed or whole vectors.
+// Whether rgb_stem::run computes convolution a: the geometry above, weights packed or whole
+// vectors, and AVX-512 (its 32 registers hold a block's sums and weights; not measured elsewhere).
 template <class Arch>
 bool applies(const Conv2dArgs & a) {
     constexpr int64_t lanes = Vec<Arch>::size;

@@ -510,6 +510,15 @@ void copy_floats(float * to, const float * from, int64_t n) {
     Vec<Arch>::load_unaligned(from + n - lanes).store_unaligned(to + n - lanes);
 }
 
+// The output columns [begin, end) of convolution a whose windows lie inside the input row.
+struct InsideColumns {
+    int64_t begin, end;
+    explicit InsideColumns(const Conv2dArgs & a) : begin(std::min(a.out_w, (a.pad_left + a.stride_w - 1) / a.stride_w)) {
+        const int64_t last_start = a.in_w - 1 - (a.kernel_w - 1) * a.dilation_w + a.pad_left;  // times stride_w
+        end = last_start < 0 ? begin : std::clamp(last_start / a.stride_w + 1, begin, a.out_w);
+    }
+};
+
 // ---------------------------------------------------------------------------------------------
 // The first convolution of most image models: 3 input channels (RGB), 3x3, stride 2, into one or
 // two vectors of output channels. Its GEMM rows are only 27 multiply-adds long, so that the
@@ -578,10 +587,7 @@ void run(const Conv2dArgs & a) {
     const OutputWriter<Arch, A> writer(a.epilogue);
     const int64_t n = a.out_channels, b_stride = a.packed ? Vectors * lanes : n, rows = a.batch * a.out_h;
     const int64_t row_elems = a.in_w * kChannels;
-    // Output columns [inside_begin, inside_end) have windows inside the input row.
-    const int64_t inside_begin = std::min(a.out_w, (a.pad_left + kStride - 1) / kStride);
-    const int64_t last_start = a.in_w - kSide + a.pad_left;
-    const int64_t inside_end = last_start < 0 ? inside_begin : std::clamp(last_start / kStride + 1, inside_begin, a.out_w);
+    const InsideColumns inside(a);
     const int threads = threads_for(rows * a.out_w * n * kSide * kRun, rows);
     run_parallel(threads, [&](int t, int count) {
         float window[kSide * kRun];  // a pixel's window with its padding, for pixels at the borders
@@ -618,19 +624,19 @@ void run(const Conv2dArgs & a) {
                 for (int64_t ox = 0; ox < a.out_w; ++ox) bordered(ox);
                 continue;
             }
-            for (int64_t ox = 0; ox < inside_begin; ++ox) bordered(ox);
-            if (inside_end - inside_begin >= R) {
-                // Blocks of R, the last one ending at inside_end (it may recompute a few pixels).
-                for (int64_t ox = inside_begin;; ox += R) {
-                    ox = std::min(ox, inside_end - R);
+            for (int64_t ox = 0; ox < inside.begin; ++ox) bordered(ox);
+            if (inside.end - inside.begin >= R) {
+                // Blocks of R, the last one ending at inside.end (it may recompute a few pixels).
+                for (int64_t ox = inside.begin;; ox += R) {
+                    ox = std::min(ox, inside.end - R);
                     in_place(ox, std::integral_constant<int, R>());
-                    if (ox + R == inside_end) break;
+                    if (ox + R == inside.end) break;
                 }
             } else {
-                for (int64_t ox = inside_begin; ox < inside_end; ++ox)
+                for (int64_t ox = inside.begin; ox < inside.end; ++ox)
                     in_place(ox, std::integral_constant<int, 1>());
             }
-            for (int64_t ox = inside_end; ox < a.out_w; ++ox) bordered(ox);
+            for (int64_t ox = inside.end; ox < a.out_w; ++ox) bordered(ox);
         }
     });
 }
@@ -829,9 +835,8 @@ void depthwise_row(const Conv2dArgs & a, const float * const * in_rows, int64_t 
     // Output pixels [ox_begin, ox_end) have every tap inside the input row (or its margins).
     int64_t ox_begin = 0, ox_end = a.out_w;
     if (!margins) {
-        ox_begin = std::min(a.out_w, (a.pad_left + a.stride_w - 1) / a.stride_w);
-        const int64_t last_start = a.in_w - 1 - (a.kernel_w - 1) * a.dilation_w + a.pad_left;  // times stride_w
-        ox_end = last_start < 0 ? ox_begin : std::clamp(last_start / a.stride_w + 1, ox_begin, a.out_w);
+        const InsideColumns inside(a);
+        ox_begin = inside.begin, ox_end = inside.end;
     }
     float * out = a.output + row * row_elems;
     const float * residual = a.epilogue.residual ? a.epilogue.residual + row * row_elems : nullptr;

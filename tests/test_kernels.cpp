@@ -169,6 +169,7 @@ TEST_CASE("kernels: fast gemm equals the reference up to rounding", "[kernels]")
             for (int64_t k : {1, 17, 300}) shapes.push_back({m, n, k});
     shapes.push_back({257, 70, 129});  // large enough to be split by rows
     shapes.push_back({2, 1000, 600});  // few rows, split by panels (Dense at batch 2)
+    shapes.push_back({49, 160, 37});   // split by panels, the last one narrower
     shapes.push_back({5, 40, 0});      // k = 0: C = bias
     for (const krun::Kernels * fast : fast_tables())
         for (int threads : {1, 2, 3})
@@ -359,16 +360,18 @@ TEST_CASE("kernels: fast expand_depthwise equals the reference up to rounding", 
     const Case cases[] = {{1, 13, 11, 5, 24, 3, 1, 1, krun::Padding::Same}, {2, 12, 17, 8, 19, 3, 2, 1, krun::Padding::Same},
                           {1, 9, 14, 16, 40, 5, 1, 1, krun::Padding::Same}, {1, 15, 10, 3, 33, 5, 2, 1, krun::Padding::Valid},
                           {1, 10, 10, 6, 16, 3, 1, 2, krun::Padding::Same}, {3, 4, 5, 7, 9, 3, 1, 1, krun::Padding::Valid},
-                          // expanded whole (under 256 KiB), with enough work for several threads
+                          // expanded whole (under 128 KiB), with enough work for several threads
                           {1, 14, 14, 40, 250, 5, 1, 1, krun::Padding::Same}, {2, 15, 13, 24, 160, 3, 2, 1, krun::Padding::Same},
-                          // expanded images of more than 2 MiB: computed row by row (with AVX-512 from 256 KiB)
+                          // expanded images of more than 2 MiB: computed row by row (with AVX-512 from 128 KiB)
                           {1, 64, 66, 8, 131, 3, 2, 1, krun::Padding::Same}, {2, 48, 50, 4, 232, 3, 1, 1, krun::Padding::Same},
-                          {1, 47, 49, 5, 240, 5, 1, 1, krun::Padding::Valid}};
+                          {1, 47, 49, 5, 240, 5, 1, 1, krun::Padding::Valid},
+                          // 7 output rows: threads split the expanded channels (a partial last panel)
+                          {1, 13, 64, 8, 650, 3, 2, 1, krun::Padding::Same}, {1, 7, 80, 6, 1000, 5, 1, 1, krun::Padding::Same}};
     int index = 0;
     for (const Case & c : cases) {
         ++index;
-        const krun::UnaryArgs expand_activation = kActivations[index % kActivationCount];
-        const krun::UnaryArgs depthwise_activation = kActivations[(index + 5) % kActivationCount];
+        const krun::UnaryArgs expand_activation = kActivations[(index + 5) % kActivationCount];
+        const krun::UnaryArgs depthwise_activation = kActivations[index % kActivationCount];
         const bool with_residual = index % 2 == 0;
         INFO("batch " << c.batch << " " << c.h << "x" << c.w << " cin " << c.cin << " cexp " << c.cexp << " kernel "
                       << c.kernel << " stride " << c.stride << " dilation " << c.dilation << " activations "

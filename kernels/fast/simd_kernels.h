@@ -437,9 +437,22 @@ struct Gemm {
         }
     }
 
+    // Where thread t of `threads` starts in the panel-major order of tiles, each tile counted by
+    // its vectors, so that a narrow last panel counts for less (160 columns: 3 + 3 + 3 + 1 vectors
+    // make halves of 5, not of 2 panels).
+    static int64_t first_tile(int64_t n, int64_t row_tiles, int t, int threads) {
+        const int64_t panels = (n + kPanel - 1) / kPanel;
+        const int64_t panel_vectors = kPanelVectors * row_tiles;  // a whole panel's
+        const int64_t before = (n + kLanes - 1) / kLanes * row_tiles * t / threads;
+        const int64_t panel = std::min(before / panel_vectors, panels - 1);
+        const int64_t tile_vectors = panel < panels - 1 ? kPanelVectors : ((n - panel * kPanel) + kLanes - 1) / kLanes;
+        const int64_t tile = (before - panel * panel_vectors + tile_vectors / 2) / tile_vectors;
+        return panel * row_tiles + std::min(tile, row_tiles);
+    }
+
     // The whole problem, split across threads by panels when B is the larger operand (few rows:
-    // each thread reads its share of B) and by rows otherwise. Panels are split tile by tile,
-    // so that 5 panels make two even halves rather than 3 and 2.
+    // each thread reads its share of B) and by rows otherwise. Panels are split tile by tile
+    // (first_tile), so that 5 panels make two even halves rather than 3 and 2.
     template <class FillRow>
     static void run(const Problem & g, const FillRow & fill_row) {
         if (g.m <= 0 || g.n <= 0) return;
@@ -452,8 +465,8 @@ struct Gemm {
         with_act(*g.epilogue, [&](auto act) {
             run_parallel(threads, [&](int t, int count) {
                 if (split_panels) {
-                    const int64_t tiles = panels * row_tiles;
-                    run_tiles<act()>(g, fill_row, row_tiles, tiles * t / count, tiles * (t + 1) / count);
+                    run_tiles<act()>(g, fill_row, row_tiles, first_tile(g.n, row_tiles, t, count),
+                                     first_tile(g.n, row_tiles, t + 1, count));
                 } else {
                     const int64_t begin = row_tiles * t / count * kRows;
                     const int64_t end = std::min(g.m, row_tiles * (t + 1) / count * kRows);
@@ -824,11 +837,18 @@ void depthwise_block(const Conv2dArgs & a, const float * const * in_rows, int64_
 // The L1 data cache a depthwise row may fill with input (32 KiB on Zen 3, 48 KiB on Zen 5).
 constexpr int64_t kDepthwiseL1Bytes = 32 << 10;
 
-// Output row `row` (image * out_h + oy) of a depthwise convolution whose kernel row ky reads
-// in_rows[ky] (the input row, null in the padding). With `margins`, the rows have zeros around
-// them wherever a tap reads (RowMargins): every pixel is computed as one inside the row.
+// Channels [begin, end) of a depthwise convolution's output.
+struct ChannelRange {
+    int64_t begin = 0, end = 0;
+};
+
+// Channels `channels` of output row `row` (image * out_h + oy) of a depthwise convolution whose
+// kernel row ky reads in_rows[ky] (the input row, null in the padding). With `margins`, the rows
+// have zeros around them wherever a tap reads (RowMargins): every pixel is computed as one inside
+// the row.
 template <class Arch, Act A, int Taps, int Stride>
-void depthwise_row(const Conv2dArgs & a, const float * const * in_rows, int64_t row, bool margins) {
+void depthwise_row(const Conv2dArgs & a, const float * const * in_rows, int64_t row, bool margins,
+                   ChannelRange channels) {
     constexpr int kBlock = 4;
     const OutputWriter<Arch, A> writer(a.epilogue);
     const int64_t row_elems = a.out_w * a.in_channels;
@@ -849,8 +869,8 @@ void depthwise_row(const Conv2dArgs & a, const float * const * in_rows, int64_t 
     const int64_t chunk = block_floats * 4 <= kDepthwiseL1Bytes / 2
                               ? a.in_channels
                               : std::max(lanes, kDepthwiseL1Bytes / 4 / row_pixels / lanes * lanes);
-    for (int64_t c_begin = 0; c_begin < a.in_channels; c_begin += chunk) {
-        const int64_t c_end = std::min(a.in_channels, c_begin + chunk);
+    for (int64_t c_begin = channels.begin; c_begin < channels.end; c_begin += chunk) {
+        const int64_t c_end = std::min(channels.end, c_begin + chunk);
         auto block = [&](auto pixels, int64_t ox, bool inside) {
             depthwise_block<Arch, A, Taps, Stride, decltype(pixels)::value>(a, in_rows, ox, inside, c_begin, c_end, out,
                                                                             residual, writer);
@@ -867,10 +887,15 @@ void depthwise_row(const Conv2dArgs & a, const float * const * in_rows, int64_t 
         }
         for (ox = ox_end; ox < a.out_w; ++ox) block(One(), ox, false);
     }
-    writer.finish(out, residual, row_elems);
+    if (channels.begin == 0 && channels.end == a.in_channels) {
+        writer.finish(out, residual, row_elems);
+    } else {
+        for (int64_t at = channels.begin; at < row_elems; at += a.in_channels)
+            writer.finish(out + at, residual ? residual + at : nullptr, channels.end - channels.begin);
+    }
 }
 
-using DepthwiseRowFn = void (*)(const Conv2dArgs &, const float * const *, int64_t, bool);
+using DepthwiseRowFn = void (*)(const Conv2dArgs &, const float * const *, int64_t, bool, ChannelRange);
 
 // The depthwise_row for this convolution's epilogue, kernel size and stride.
 template <class Arch>
@@ -922,12 +947,13 @@ struct RowMargins {
     bool any() const { return left + right > 0; }
 };
 
-// Output rows [begin, end) of depthwise convolution d from a ring of kernel_h input rows held with
-// their margins (RowMargins, zeros): produce(r, to) writes input row r (image * in_h + iy, in_w
-// pixels) at `to` when an output row first reads it; it stays for the next output rows.
+// Channels `channels` of output rows [begin, end) of depthwise convolution d from a ring of
+// kernel_h input rows held with their margins (RowMargins, zeros): produce(r, to) writes (at least
+// those channels of) input row r (image * in_h + iy, in_w pixels) at `to` when an output row first
+// reads it; it stays for the next output rows.
 template <class Produce>
 void depthwise_rows_from_ring(const Conv2dArgs & d, DepthwiseRowFn compute_row, Scratch scratch, int64_t begin,
-                              int64_t end, const Produce & produce) {
+                              int64_t end, ChannelRange range, const Produce & produce) {
     const RowMargins margins(d);
     const int64_t kh = d.kernel_h, channels = d.in_channels;
     const int64_t slot_elems = (margins.left + d.in_w + margins.right) * channels;
@@ -953,7 +979,7 @@ void depthwise_rows_from_ring(const Conv2dArgs & d, DepthwiseRowFn compute_row, 
             }
             in_rows[ky] = ring + slot * slot_elems + margins.left * channels;
         }
-        compute_row(d, in_rows, row, true);
+        compute_row(d, in_rows, row, true, range);
     }
 }
 
@@ -971,7 +997,8 @@ void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
     run_parallel(threads, [&](int t, int count) {
         const int64_t begin = rows * t / count, end = rows * (t + 1) / count;
         if (copy_rows) {
-            depthwise_rows_from_ring(a, compute_row, Scratch::PaddedRows, begin, end, [&](int64_t r, float * to) {
+            depthwise_rows_from_ring(a, compute_row, Scratch::PaddedRows, begin, end, {0, a.in_channels},
+                                     [&](int64_t r, float * to) {
                 copy_floats<Arch>(to, a.input + r * in_row_elems, in_row_elems);
             });
             return;
@@ -982,7 +1009,7 @@ void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
                 const int64_t r = input_row(a, row, ky);
                 in_rows[ky] = r >= 0 ? a.input + r * in_row_elems : nullptr;
             }
-            compute_row(a, in_rows, row, false);
+            compute_row(a, in_rows, row, false, {0, a.in_channels});
         }
     });
 }
@@ -1002,18 +1029,18 @@ void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
 template <class Arch>
 constexpr int64_t kRowWiseMinBytes = Vec<Arch>::size == 16 ? int64_t{128} << 10 : int64_t{2} << 20;
 
-// Expanded row `in_row` (in_w pixels) into `out_row`.
+// Expanded row `in_row` (in_w pixels) into `out_row`: the output channels of GEMM panels
+// [panel_begin, panel_end).
 template <class Arch, Act A>
-void expand_row(const Conv2dArgs & e, const float * in_row, float * out_row) {
+void expand_row(const Conv2dArgs & e, const float * in_row, float * out_row, int64_t panel_begin, int64_t panel_end) {
     typename Gemm<Arch>::Problem g;
     g.m = e.in_w, g.n = e.out_channels, g.seg_len = e.in_channels;
     g.b = e.kernel, g.ldb = e.out_channels, g.packed = e.packed;
     g.bias = e.bias, g.c = out_row, g.ldc = e.out_channels, g.epilogue = &e.epilogue;
-    const int64_t panels = (g.n + Gemm<Arch>::kPanel - 1) / Gemm<Arch>::kPanel;
     const int64_t cin = e.in_channels;
     Gemm<Arch>::template run_block<A>(
-        g, [&](int64_t i, int64_t, const float ** pointers, int64_t) { pointers[0] = in_row + i * cin; }, 0, g.m, 0,
-        panels);
+        g, [&](int64_t i, int64_t, const float ** pointers, int64_t) { pointers[0] = in_row + i * cin; }, 0, g.m,
+        panel_begin, panel_end);
 }
 
 template <class Arch>
@@ -1022,10 +1049,19 @@ void expand_depthwise(const Conv2dArgs & e, const DepthwiseConv2dArgs & dw) {
     const int64_t rows = d.batch * d.out_h;
     const int64_t work = rows * d.out_w * d.in_channels * (d.kernel_h * d.kernel_w + e.in_channels);
     const int threads = threads_for(work, rows);
-    // Row by row, threads take output rows: a few rows that do not divide evenly (7 at stride 2
-    // from 14x14) leave a thread idle for a row's time, more than the ring saves.
+    // Row by row, threads take output rows; where a few rows do not divide evenly (7), which would
+    // leave a thread idle for a row's time, more than the ring saves, they take the expanded
+    // channels (by GEMM panels) if those divide evenly, else the image is expanded whole. At 2
+    // threads (Zen 5) channels made MobileNetV2's and V3-Large's 7x7x960 13% faster than whole,
+    // but where rows balance (14x14 to 56x56) 10-50% slower than rows, and the projections
+    // reading them too: rows keep each thread on the rows it wrote in the layer before and
+    // will read in the layer after.
+    constexpr int64_t kPanel = Gemm<Arch>::kPanel;
+    const int64_t panels = (e.out_channels + kPanel - 1) / kPanel;
     const bool rows_balance = rows % threads == 0 || rows >= 8 * threads;
-    if (e.in_h * e.in_w * e.out_channels * int64_t{sizeof(float)} < kRowWiseMinBytes<Arch> || !rows_balance) {
+    const bool split_channels = !rows_balance && (panels % threads == 0 || panels >= 8 * threads);
+    if (e.in_h * e.in_w * e.out_channels * int64_t{sizeof(float)} < kRowWiseMinBytes<Arch> ||
+        (!rows_balance && !split_channels)) {
         Conv2dArgs whole = e;
         whole.output = scratch_floats(Scratch::Ring, e.batch * e.out_h * e.out_w * e.out_channels);
         conv2d<Arch>(whole);
@@ -1034,12 +1070,20 @@ void expand_depthwise(const Conv2dArgs & e, const DepthwiseConv2dArgs & dw) {
         depthwise_conv2d<Arch>(d);
         return;
     }
-    void (*expand)(const Conv2dArgs &, const float *, float *) = nullptr;
+    void (*expand)(const Conv2dArgs &, const float *, float *, int64_t, int64_t) = nullptr;
     with_act(e.epilogue, [&](auto act) { expand = expand_row<Arch, act()>; });
     const DepthwiseRowFn compute_row = depthwise_row_for<Arch>(d);
     run_parallel(threads, [&](int t, int count) {
-        depthwise_rows_from_ring(d, compute_row, Scratch::Ring, rows * t / count, rows * (t + 1) / count,
-                                 [&](int64_t r, float * to) { expand(e, e.input + r * e.in_w * e.in_channels, to); });
+        int64_t begin = 0, end = rows;
+        ChannelRange channels{0, e.out_channels};
+        if (split_channels)
+            channels = {panels * t / count * kPanel, std::min(e.out_channels, panels * (t + 1) / count * kPanel)};
+        else
+            begin = rows * t / count, end = rows * (t + 1) / count;
+        depthwise_rows_from_ring(d, compute_row, Scratch::Ring, begin, end, channels, [&](int64_t r, float * to) {
+            expand(e, e.input + r * e.in_w * e.in_channels, to, channels.begin / kPanel,
+                   (channels.end + kPanel - 1) / kPanel);
+        });
     });
 }
 

@@ -11,11 +11,14 @@
 
 #include <omp.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels/fast/fast.h"
@@ -486,4 +489,55 @@ TEST_CASE("kernels: fast unary and binary equal the reference", "[kernels]") {
                         }
             }
     omp_set_num_threads(omp_get_num_procs());
+}
+
+TEST_CASE("kernels: shared units go to their owner front to back, the rest to thieves from the back", "[kernels]") {
+    using krun::fast::SharedUnits;
+    using krun::fast::UnitRange;
+    auto same = [](UnitRange a, int64_t begin, int64_t end) { return a.begin == begin && a.end == end; };
+    SharedUnits units(2, 10);  // shares [0, 5) and [5, 10)
+    CHECK(same(units.take(0, 3), 0, 3));
+    CHECK(same(units.take(0, 3), 3, 5));
+    CHECK(same(units.take(0, 3), 9, 10));  // its own share done: the back of thread 1's
+    CHECK(same(units.take(1, 2), 5, 7));
+    CHECK(same(units.take(1, 2), 7, 9));
+    CHECK(units.take(0, 1).empty());
+    CHECK(units.take(1, 1).empty());
+
+    SharedUnits kept(2, 10);
+    kept.set_share(0, 0, 2);
+    kept.set_share(1, 2, 10);
+    CHECK(same(kept.take(0, 5), 0, 2));
+    CHECK(same(kept.take(0, 1, 6), 9, 10));  // 8 left, more than 6
+    CHECK(same(kept.take(0, 1, 6), 8, 9));
+    CHECK(kept.take(0, 1, 6).empty());  // 6 left: the owner's
+    CHECK(same(kept.take(1, 100), 2, 8));
+    CHECK(kept.take(1, 1).empty());
+
+    SharedUnits alone(1, 7);  // one thread takes everything at once
+    CHECK(same(alone.take(0, 2), 0, 7));
+    CHECK(alone.take(0, 2).empty());
+}
+
+TEST_CASE("kernels: threads take every shared unit once, and finish the share of a slow thread", "[kernels]") {
+    const int threads = 3;
+    const int64_t count = 3000;
+    krun::fast::SharedUnits units(threads, count);
+    std::vector<std::atomic<int>> taken(count);
+    std::vector<int> taker(count, -1);
+#pragma omp parallel num_threads(threads)
+    {
+        const int t = omp_get_thread_num();
+        for (krun::fast::UnitRange u; !(u = units.take(t, 4)).empty();) {
+            for (int64_t i = u.begin; i < u.end; ++i) taken[i]++, taker[i] = t;
+            if (t == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a slow vCPU
+        }
+    }
+    int64_t once = 0, share0_by_others = 0;
+    for (int64_t i = 0; i < count; ++i) {
+        once += taken[i] == 1;
+        share0_by_others += i < count / threads && taker[i] != 0;
+    }
+    CHECK(once == count);
+    CHECK(share0_by_others > 0);
 }

@@ -3,6 +3,7 @@
 // simd_kernels.h); dispatch.cpp picks the best one the CPU supports for kernels_fast().
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -28,5 +29,43 @@ float * scratch_floats(Scratch slot, int64_t n);
 const float ** scratch_pointers(int64_t n);
 // n zeros (the input of a convolution tap that falls in the padding).
 inline const float * zeros(int64_t n) { return scratch_floats(Scratch::Zeros, n); }
+
+// The most threads one kernel call uses (SharedUnits holds a share per thread).
+constexpr int kMaxThreads = 64;
+
+// Work units [begin, end).
+struct UnitRange {
+    int64_t begin = 0, end = 0;
+    bool empty() const { return begin >= end; }
+};
+
+// Work units shared out among threads, with stealing: thread t owns a share (an even one unless
+// set_share says otherwise) and takes it front to back, up to `run` units at a time; a thread done
+// with its own share takes single units from the back of the others' that have more than `keep`
+// left (a unit costs a thief more where it shares inputs with its neighbours, as the rows of a
+// ring do, and the owner finishes its last few sooner). Where a static split would leave every
+// thread waiting for the slowest (one of a shared VM's vCPUs often runs slower for milliseconds),
+// the others then finish its share; otherwise the schedule is the static one. Defined in
+// shared_units.cpp, compiled for baseline x86-64 like the scratch memory above.
+class SharedUnits {
+public:
+    // Shares of [0, units): units * t / threads to units * (t + 1) / threads.
+    SharedUnits(int threads, int64_t units);
+    // Makes thread t's share [begin, end) (before any take).
+    void set_share(int t, int64_t begin, int64_t end);
+    // Thread t's next units, empty when none are left.
+    UnitRange take(int t, int64_t run, int64_t keep = 0);
+
+private:
+    // A share's `left` counts its untaken units: whoever brings it down from a positive value owns
+    // that many units, so the owner (from the front) and thieves (from the back) never take the
+    // same one.
+    struct alignas(64) Share {  // a cache line each; not initialised beyond the threads used
+        std::atomic<int64_t> left, back;
+        int64_t front;  // moved by the owner only
+    };
+    int threads_;
+    Share shares_[kMaxThreads];
+};
 
 }  // namespace krun::fast

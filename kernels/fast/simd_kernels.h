@@ -41,7 +41,8 @@ constexpr int64_t kMinWorkPerThread = int64_t{1} << 16;
 int threads_for(int64_t work, int64_t parts) {
     if (work < 2 * kMinWorkPerThread) return 1;  // the common small call skips the OpenMP query
     const int64_t useful = std::min<int64_t>(work / kMinWorkPerThread, parts);
-    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), useful)));
+    const int64_t available = std::min(omp_get_max_threads(), kMaxThreads);
+    return static_cast<int>(std::max<int64_t>(1, std::min(available, useful)));
 }
 
 // Calls part(t, threads) on `threads` OpenMP threads (directly when there is one).
@@ -462,15 +463,18 @@ struct Gemm {
         // as full, so that a matrix-vector product with large weights splits them across threads.
         const int64_t cost_rows = std::max<int64_t>(g.m, kRows);
         const int threads = threads_for(cost_rows * g.n * g.segments * g.seg_len, split_panels ? panels : row_tiles);
+        // Units: row tiles, taken a pass (chunk_rows) at a time, or tiles in panel-major order,
+        // a panel's at a time.
+        SharedUnits units(threads, row_tiles);
+        if (split_panels)
+            for (int t = 0; t < threads; ++t)
+                units.set_share(t, first_tile(g.n, row_tiles, t, threads), first_tile(g.n, row_tiles, t + 1, threads));
+        const int64_t run = split_panels ? row_tiles : chunk_rows(g.segments * g.seg_len) / kRows;
         with_act(*g.epilogue, [&](auto act) {
-            run_parallel(threads, [&](int t, int count) {
-                if (split_panels) {
-                    run_tiles<act()>(g, fill_row, row_tiles, first_tile(g.n, row_tiles, t, count),
-                                     first_tile(g.n, row_tiles, t + 1, count));
-                } else {
-                    const int64_t begin = row_tiles * t / count * kRows;
-                    const int64_t end = std::min(g.m, row_tiles * (t + 1) / count * kRows);
-                    run_block<act()>(g, fill_row, begin, end, 0, panels);
+            run_parallel(threads, [&](int t, int) {
+                for (UnitRange u; !(u = units.take(t, run)).empty();) {
+                    if (split_panels) run_tiles<act()>(g, fill_row, row_tiles, u.begin, u.end);
+                    else run_block<act()>(g, fill_row, u.begin * kRows, std::min(g.m, u.end * kRows), 0, panels);
                 }
             });
         });
@@ -602,55 +606,57 @@ void run(const Conv2dArgs & a) {
     const int64_t row_elems = a.in_w * kChannels;
     const InsideColumns inside(a);
     const int threads = threads_for(rows * a.out_w * n * kSide * kRun, rows);
-    run_parallel(threads, [&](int t, int count) {
+    SharedUnits units(threads, rows);  // output rows
+    run_parallel(threads, [&](int t, int) {
         float window[kSide * kRun];  // a pixel's window with its padding, for pixels at the borders
-        for (int64_t row = rows * t / count; row < rows * (t + 1) / count; ++row) {
-            const int64_t image = row / a.out_h, iy0 = row % a.out_h * kStride - a.pad_top;
-            const bool rows_inside = iy0 >= 0 && iy0 + kSide <= a.in_h;
-            const float * in = a.input + image * a.in_h * row_elems;
-            float * out_row = a.output + row * a.out_w * n;
-            const float * residual_row = a.epilogue.residual ? a.epilogue.residual + row * a.out_w * n : nullptr;
-            auto pixels = [&](auto count_constant, int64_t ox, const float * const * in_rows) {
-                block<Arch, A, Vectors, decltype(count_constant)::value>(
-                    in_rows, a.kernel, b_stride, a.bias, n, out_row + ox * n, residual_row ? residual_row + ox * n : nullptr,
-                    writer);
-            };
-            auto in_place = [&](int64_t ox, auto count_constant) {
-                const float * start = in + iy0 * row_elems + (ox * kStride - a.pad_left) * kChannels;
-                const float * in_rows[kSide] = {start, start + row_elems, start + 2 * row_elems};
-                pixels(count_constant, ox, in_rows);
-            };
-            auto bordered = [&](int64_t ox) {
-                const int64_t ix0 = ox * kStride - a.pad_left;
-                for (int64_t ky = 0; ky < kSide; ++ky)
-                    for (int64_t kx = 0; kx < kSide; ++kx)
-                        for (int64_t c = 0; c < kChannels; ++c) {
-                            const int64_t iy = iy0 + ky, ix = ix0 + kx;
-                            const bool inside = iy >= 0 && iy < a.in_h && ix >= 0 && ix < a.in_w;
-                            window[ky * kRun + kx * kChannels + c] =
-                                inside ? in[iy * row_elems + ix * kChannels + c] : a.pad_values ? a.pad_values[c] : 0.f;
-                        }
-                const float * window_rows[kSide] = {window, window + kRun, window + 2 * kRun};
-                pixels(std::integral_constant<int, 1>(), ox, window_rows);
-            };
-            if (!rows_inside) {
-                for (int64_t ox = 0; ox < a.out_w; ++ox) bordered(ox);
-                continue;
-            }
-            for (int64_t ox = 0; ox < inside.begin; ++ox) bordered(ox);
-            if (inside.end - inside.begin >= R) {
-                // Blocks of R, the last one ending at inside.end (it may recompute a few pixels).
-                for (int64_t ox = inside.begin;; ox += R) {
-                    ox = std::min(ox, inside.end - R);
-                    in_place(ox, std::integral_constant<int, R>());
-                    if (ox + R == inside.end) break;
+        for (UnitRange u; !(u = units.take(t, 1)).empty();)
+            for (int64_t row = u.begin; row < u.end; ++row) {
+                const int64_t image = row / a.out_h, iy0 = row % a.out_h * kStride - a.pad_top;
+                const bool rows_inside = iy0 >= 0 && iy0 + kSide <= a.in_h;
+                const float * in = a.input + image * a.in_h * row_elems;
+                float * out_row = a.output + row * a.out_w * n;
+                const float * residual_row = a.epilogue.residual ? a.epilogue.residual + row * a.out_w * n : nullptr;
+                auto pixels = [&](auto count_constant, int64_t ox, const float * const * in_rows) {
+                    block<Arch, A, Vectors, decltype(count_constant)::value>(
+                        in_rows, a.kernel, b_stride, a.bias, n, out_row + ox * n,
+                        residual_row ? residual_row + ox * n : nullptr, writer);
+                };
+                auto in_place = [&](int64_t ox, auto count_constant) {
+                    const float * start = in + iy0 * row_elems + (ox * kStride - a.pad_left) * kChannels;
+                    const float * in_rows[kSide] = {start, start + row_elems, start + 2 * row_elems};
+                    pixels(count_constant, ox, in_rows);
+                };
+                auto bordered = [&](int64_t ox) {
+                    const int64_t ix0 = ox * kStride - a.pad_left;
+                    for (int64_t ky = 0; ky < kSide; ++ky)
+                        for (int64_t kx = 0; kx < kSide; ++kx)
+                            for (int64_t c = 0; c < kChannels; ++c) {
+                                const int64_t iy = iy0 + ky, ix = ix0 + kx;
+                                const bool inside = iy >= 0 && iy < a.in_h && ix >= 0 && ix < a.in_w;
+                                const float pad = a.pad_values ? a.pad_values[c] : 0.f;
+                                window[ky * kRun + kx * kChannels + c] = inside ? in[iy * row_elems + ix * kChannels + c] : pad;
+                            }
+                    const float * window_rows[kSide] = {window, window + kRun, window + 2 * kRun};
+                    pixels(std::integral_constant<int, 1>(), ox, window_rows);
+                };
+                if (!rows_inside) {
+                    for (int64_t ox = 0; ox < a.out_w; ++ox) bordered(ox);
+                    continue;
                 }
-            } else {
-                for (int64_t ox = inside.begin; ox < inside.end; ++ox)
-                    in_place(ox, std::integral_constant<int, 1>());
+                for (int64_t ox = 0; ox < inside.begin; ++ox) bordered(ox);
+                if (inside.end - inside.begin >= R) {
+                    // Blocks of R, the last one ending at inside.end (it may recompute a few pixels).
+                    for (int64_t ox = inside.begin;; ox += R) {
+                        ox = std::min(ox, inside.end - R);
+                        in_place(ox, std::integral_constant<int, R>());
+                        if (ox + R == inside.end) break;
+                    }
+                } else {
+                    for (int64_t ox = inside.begin; ox < inside.end; ++ox)
+                        in_place(ox, std::integral_constant<int, 1>());
+                }
+                for (int64_t ox = inside.end; ox < a.out_w; ++ox) bordered(ox);
             }
-            for (int64_t ox = inside.end; ox < a.out_w; ++ox) bordered(ox);
-        }
     });
 }
 }  // namespace rgb_stem
@@ -947,13 +953,13 @@ struct RowMargins {
     bool any() const { return left + right > 0; }
 };
 
-// Channels `channels` of output rows [begin, end) of depthwise convolution d from a ring of
-// kernel_h input rows held with their margins (RowMargins, zeros): produce(r, to) writes (at least
-// those channels of) input row r (image * in_h + iy, in_w pixels) at `to` when an output row first
-// reads it; it stays for the next output rows.
-template <class Produce>
-void depthwise_rows_from_ring(const Conv2dArgs & d, DepthwiseRowFn compute_row, Scratch scratch, int64_t begin,
-                              int64_t end, ChannelRange range, const Produce & produce) {
+// Channels `range` of the output rows that next_rows() gives (UnitRanges, until an empty one) of
+// depthwise convolution d, from a ring of kernel_h input rows held with their margins (RowMargins,
+// zeros): produce(r, to) writes (at least those channels of) input row r (image * in_h + iy, in_w
+// pixels) at `to` when an output row first reads it; it stays for the next output rows.
+template <class NextRows, class Produce>
+void depthwise_rows_from_ring(const Conv2dArgs & d, DepthwiseRowFn compute_row, Scratch scratch,
+                              const NextRows & next_rows, ChannelRange range, const Produce & produce) {
     const RowMargins margins(d);
     const int64_t kh = d.kernel_h, channels = d.in_channels;
     const int64_t slot_elems = (margins.left + d.in_w + margins.right) * channels;
@@ -961,25 +967,27 @@ void depthwise_rows_from_ring(const Conv2dArgs & d, DepthwiseRowFn compute_row, 
     int64_t held[kMaxExpandDepthwiseRows];  // the input row (image * in_h + iy) in each slot
     const float * in_rows[kMaxExpandDepthwiseRows];
     for (int64_t s = 0; s < kh; ++s) held[s] = -1;
-    for (int64_t row = begin; row < end; ++row) {
-        int64_t wanted[kMaxExpandDepthwiseRows];
-        for (int64_t ky = 0; ky < kh; ++ky) wanted[ky] = input_row(d, row, ky);
-        for (int64_t ky = 0; ky < kh; ++ky) {
-            in_rows[ky] = nullptr;
-            if (wanted[ky] < 0) continue;
-            int64_t slot = index_of(held, kh, wanted[ky]);
-            if (slot == kh) {  // not there: into a slot this output row does not read
-                slot = 0;
-                while (held[slot] >= 0 && index_of(wanted, kh, held[slot]) < kh) ++slot;
-                float * to = ring + slot * slot_elems;
-                std::memset(to, 0, margins.left * channels * sizeof(float));
-                produce(wanted[ky], to + margins.left * channels);
-                std::memset(to + (margins.left + d.in_w) * channels, 0, margins.right * channels * sizeof(float));
-                held[slot] = wanted[ky];
+    for (UnitRange rows; !(rows = next_rows()).empty();) {
+        for (int64_t row = rows.begin; row < rows.end; ++row) {
+            int64_t wanted[kMaxExpandDepthwiseRows];
+            for (int64_t ky = 0; ky < kh; ++ky) wanted[ky] = input_row(d, row, ky);
+            for (int64_t ky = 0; ky < kh; ++ky) {
+                in_rows[ky] = nullptr;
+                if (wanted[ky] < 0) continue;
+                int64_t slot = index_of(held, kh, wanted[ky]);
+                if (slot == kh) {  // not there: into a slot this output row does not read
+                    slot = 0;
+                    while (held[slot] >= 0 && index_of(wanted, kh, held[slot]) < kh) ++slot;
+                    float * to = ring + slot * slot_elems;
+                    std::memset(to, 0, margins.left * channels * sizeof(float));
+                    produce(wanted[ky], to + margins.left * channels);
+                    std::memset(to + (margins.left + d.in_w) * channels, 0, margins.right * channels * sizeof(float));
+                    held[slot] = wanted[ky];
+                }
+                in_rows[ky] = ring + slot * slot_elems + margins.left * channels;
             }
-            in_rows[ky] = ring + slot * slot_elems + margins.left * channels;
+            compute_row(d, in_rows, row, true, range);
         }
-        compute_row(d, in_rows, row, true, range);
     }
 }
 
@@ -994,22 +1002,23 @@ void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
     // inside ones, in blocks of 4: worth a copy of each input row when they are many (narrow rows).
     const bool copy_rows = RowMargins(a).any() && a.stride_w == 1 && a.out_w <= kMaxCopiedRowWidth &&
                            a.kernel_h <= kMaxExpandDepthwiseRows;
-    run_parallel(threads, [&](int t, int count) {
-        const int64_t begin = rows * t / count, end = rows * (t + 1) / count;
+    SharedUnits units(threads, rows);  // output rows
+    run_parallel(threads, [&](int t, int) {
         if (copy_rows) {
-            depthwise_rows_from_ring(a, compute_row, Scratch::PaddedRows, begin, end, {0, a.in_channels},
-                                     [&](int64_t r, float * to) {
-                copy_floats<Arch>(to, a.input + r * in_row_elems, in_row_elems);
-            });
+            depthwise_rows_from_ring(
+                a, compute_row, Scratch::PaddedRows, [&] { return units.take(t, 1, a.kernel_h); }, {0, a.in_channels},
+                [&](int64_t r, float * to) { copy_floats<Arch>(to, a.input + r * in_row_elems, in_row_elems); });
             return;
         }
         const float ** in_rows = scratch_pointers(a.kernel_h);
-        for (int64_t row = begin; row < end; ++row) {
-            for (int64_t ky = 0; ky < a.kernel_h; ++ky) {
-                const int64_t r = input_row(a, row, ky);
-                in_rows[ky] = r >= 0 ? a.input + r * in_row_elems : nullptr;
+        for (UnitRange u; !(u = units.take(t, 1)).empty();) {
+            for (int64_t row = u.begin; row < u.end; ++row) {
+                for (int64_t ky = 0; ky < a.kernel_h; ++ky) {
+                    const int64_t r = input_row(a, row, ky);
+                    in_rows[ky] = r >= 0 ? a.input + r * in_row_elems : nullptr;
+                }
+                compute_row(a, in_rows, row, false, {0, a.in_channels});
             }
-            compute_row(a, in_rows, row, false, {0, a.in_channels});
         }
     });
 }
@@ -1073,14 +1082,19 @@ void expand_depthwise(const Conv2dArgs & e, const DepthwiseConv2dArgs & dw) {
     void (*expand)(const Conv2dArgs &, const float *, float *, int64_t, int64_t) = nullptr;
     with_act(e.epilogue, [&](auto act) { expand = expand_row<Arch, act()>; });
     const DepthwiseRowFn compute_row = depthwise_row_for<Arch>(d);
+    SharedUnits units(threads, rows);  // output rows, where threads split them
     run_parallel(threads, [&](int t, int count) {
-        int64_t begin = 0, end = rows;
         ChannelRange channels{0, e.out_channels};
         if (split_channels)
             channels = {panels * t / count * kPanel, std::min(e.out_channels, panels * (t + 1) / count * kPanel)};
-        else
-            begin = rows * t / count, end = rows * (t + 1) / count;
-        depthwise_rows_from_ring(d, compute_row, Scratch::Ring, begin, end, channels, [&](int64_t r, float * to) {
+        bool all_rows_given = false;
+        auto next_rows = [&]() -> UnitRange {
+            if (!split_channels) return units.take(t, 1, d.kernel_h);
+            if (all_rows_given) return {};
+            all_rows_given = true;
+            return {0, rows};
+        };
+        depthwise_rows_from_ring(d, compute_row, Scratch::Ring, next_rows, channels, [&](int64_t r, float * to) {
             expand(e, e.input + r * e.in_w * e.in_channels, to, channels.begin / kPanel,
                    (channels.end + kPanel - 1) / kPanel);
         });

@@ -507,12 +507,18 @@ TEST_CASE("kernels: shared units go to their owner front to back, the rest to th
     SharedUnits kept(2, 10);
     kept.set_share(0, 0, 2);
     kept.set_share(1, 2, 10);
+    CHECK(same(kept.take(1, 0), 2, 2));      // thread 1 has started (taking none)
     CHECK(same(kept.take(0, 5), 0, 2));
     CHECK(same(kept.take(0, 1, 6), 9, 10));  // 8 left, more than 6
     CHECK(same(kept.take(0, 1, 6), 8, 9));
     CHECK(kept.take(0, 1, 6).empty());  // 6 left: the owner's
     CHECK(same(kept.take(1, 100), 2, 8));
     CHECK(kept.take(1, 1).empty());
+
+    SharedUnits ownerless(2, 6);  // OpenMP ran one thread: share [3, 6) has no owner
+    CHECK(same(ownerless.take(0, 3), 0, 3));
+    for (int64_t unit = 5; unit >= 3; --unit) CHECK(same(ownerless.take(0, 1, 6), unit, unit + 1));
+    CHECK(ownerless.take(0, 1, 6).empty());
 
     SharedUnits alone(1, 7);  // one thread takes everything at once
     CHECK(same(alone.take(0, 2), 0, 7));

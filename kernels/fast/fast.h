@@ -62,7 +62,8 @@ private:
     // same one.
     struct alignas(64) Share {  // a cache line each; not initialised beyond the threads used
         std::atomic<int64_t> left, back;
-        int64_t front;  // moved by the owner only
+        std::atomic<bool> started;  // the owner has taken from it
+        int64_t front;              // moved by the owner only
     };
     int threads_;
     Share shares_[kMaxThreads];

@@ -13,6 +13,7 @@ void SharedUnits::set_share(int t, int64_t begin, int64_t end) {
     share.front = begin;
     share.back.store(end, std::memory_order_relaxed);
     share.left.store(end - begin, std::memory_order_relaxed);
+    share.started.store(false, std::memory_order_relaxed);
 }
 
 // Units are independent and their results are read after the parallel region's barrier: the
@@ -24,6 +25,7 @@ UnitRange SharedUnits::take(int t, int64_t run, int64_t keep) {
         own.front = units.end;
         return units;
     }
+    own.started.store(true, std::memory_order_relaxed);
     const int64_t left = own.left.fetch_sub(run, std::memory_order_relaxed);
     if (left > 0) {
         const UnitRange units{own.front, own.front + std::min(left, run)};
@@ -32,9 +34,12 @@ UnitRange SharedUnits::take(int t, int64_t run, int64_t keep) {
     }
     for (int i = 1; i < threads_; ++i) {
         Share & other = shares_[(t + i) % threads_];
+        // Units are kept only for an owner that has started: OpenMP may run fewer threads than
+        // shares (a call from inside a parallel region), and a share without one is the thieves'.
         // The owner may take units between the two tests: a unit counted down from a positive
         // value is still the thief's, even with `keep` or fewer left.
-        if (other.left.load(std::memory_order_relaxed) > keep &&
+        const int64_t kept = other.started.load(std::memory_order_relaxed) ? keep : 0;
+        if (other.left.load(std::memory_order_relaxed) > kept &&
             other.left.fetch_sub(1, std::memory_order_relaxed) > 0) {
             const int64_t unit = other.back.fetch_sub(1, std::memory_order_relaxed) - 1;
             return {unit, unit + 1};

@@ -438,20 +438,32 @@ TEST_CASE("kernels: fast expand_depthwise equals the reference up to rounding", 
         }
 
         for (const krun::Kernels * fast : fast_tables())
-            for (int threads : {1, 2, 3}) {
-                omp_set_num_threads(threads);
-                INFO(fast->name << " threads " << threads);
-                std::vector<float> out_fast(out_size, 99.f);
-                const std::vector<float> fast_kernel = pack(*fast, expand_kernel, c.cin, c.cexp);
-                e.kernel = fast_kernel.data(), g.output = out_fast.data();
-                fast->expand_depthwise(e, d);
-                int64_t bad = 0;
-                size_t first_bad = 0;
-                for (size_t i = 0; i < out_size; ++i)
-                    if (!(std::fabs(double(out_fast[i]) - double(out_ref[i])) <= bound[i]) && bad++ == 0) first_bad = i;
-                INFO("element " << first_bad << ": fast " << out_fast[first_bad] << " reference " << out_ref[first_bad]);
-                CHECK(bad == 0);
-            }
+            for (int threads : {1, 2, 3})
+                for (bool nested : {false, true}) {
+                    omp_set_num_threads(threads);
+                    // nested: called from inside a parallel region, where OpenMP gives the kernel's
+                    // own region one thread while omp_get_max_threads() still says `threads`.
+                    INFO(fast->name << " threads " << threads << " nested " << nested);
+                    std::vector<float> out_fast(out_size, 99.f);
+                    const std::vector<float> fast_kernel = pack(*fast, expand_kernel, c.cin, c.cexp);
+                    e.kernel = fast_kernel.data(), g.output = out_fast.data();
+                    if (nested) {
+                        const int levels = omp_get_max_active_levels();
+                        omp_set_max_active_levels(1);
+#pragma omp parallel num_threads(2)
+#pragma omp single
+                        fast->expand_depthwise(e, d);
+                        omp_set_max_active_levels(levels);
+                    } else {
+                        fast->expand_depthwise(e, d);
+                    }
+                    int64_t bad = 0;
+                    size_t first_bad = 0;
+                    for (size_t i = 0; i < out_size; ++i)
+                        if (!(std::fabs(double(out_fast[i]) - double(out_ref[i])) <= bound[i]) && bad++ == 0) first_bad = i;
+                    INFO("element " << first_bad << ": fast " << out_fast[first_bad] << " reference " << out_ref[first_bad]);
+                    CHECK(bad == 0);
+                }
     }
     omp_set_num_threads(omp_get_num_procs());
 }

@@ -437,7 +437,9 @@ TEST_CASE("kernels: fast expand_depthwise equals the reference up to rounding", 
                        krun::test::kFastTranscendentalAtol + krun::test::kFastTranscendentalRtol * own;
         }
 
-        for (const krun::Kernels * fast : fast_tables())
+        for (const krun::Kernels * fast : fast_tables()) {
+            const std::vector<float> fast_kernel = pack(*fast, expand_kernel, c.cin, c.cexp);
+            e.kernel = fast_kernel.data();
             for (int threads : {1, 2, 3})
                 for (bool nested : {false, true}) {
                     omp_set_num_threads(threads);
@@ -445,8 +447,7 @@ TEST_CASE("kernels: fast expand_depthwise equals the reference up to rounding", 
                     // own region one thread while omp_get_max_threads() still says `threads`.
                     INFO(fast->name << " threads " << threads << " nested " << nested);
                     std::vector<float> out_fast(out_size, 99.f);
-                    const std::vector<float> fast_kernel = pack(*fast, expand_kernel, c.cin, c.cexp);
-                    e.kernel = fast_kernel.data(), g.output = out_fast.data();
+                    g.output = out_fast.data();
                     if (nested) {
                         const int levels = omp_get_max_active_levels();
                         omp_set_max_active_levels(1);
@@ -464,6 +465,7 @@ TEST_CASE("kernels: fast expand_depthwise equals the reference up to rounding", 
                     INFO("element " << first_bad << ": fast " << out_fast[first_bad] << " reference " << out_ref[first_bad]);
                     CHECK(bad == 0);
                 }
+        }
     }
     omp_set_num_threads(omp_get_num_procs());
 }

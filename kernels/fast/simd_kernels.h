@@ -893,12 +893,8 @@ void depthwise_row(const Conv2dArgs & a, const float * const * in_rows, int64_t 
         }
         for (ox = ox_end; ox < a.out_w; ++ox) block(One(), ox, false);
     }
-    if (channels.begin == 0 && channels.end == a.in_channels) {
-        writer.finish(out, residual, row_elems);
-    } else {
-        for (int64_t at = channels.begin; at < row_elems; at += a.in_channels)
-            writer.finish(out + at, residual ? residual + at : nullptr, channels.end - channels.begin);
-    }
+    for (int64_t at = channels.begin; at < row_elems; at += a.in_channels)  // each pixel's channels
+        writer.finish(out + at, residual ? residual + at : nullptr, channels.end - channels.begin);
 }
 
 using DepthwiseRowFn = void (*)(const Conv2dArgs &, const float * const *, int64_t, bool, ChannelRange);
@@ -1087,13 +1083,8 @@ void expand_depthwise(const Conv2dArgs & e, const DepthwiseConv2dArgs & dw) {
         ChannelRange channels{0, e.out_channels};
         if (split_channels)
             channels = {panels * t / count * kPanel, std::min(e.out_channels, panels * (t + 1) / count * kPanel)};
-        bool all_rows_given = false;
-        auto next_rows = [&]() -> UnitRange {
-            if (!split_channels) return units.take(t, 1, d.kernel_h);
-            if (all_rows_given) return {};
-            all_rows_given = true;
-            return {0, rows};
-        };
+        UnitRange all_rows{0, rows};  // each thread's, once, where threads split the channels
+        auto next_rows = [&] { return split_channels ? std::exchange(all_rows, {}) : units.take(t, 1, d.kernel_h); };
         depthwise_rows_from_ring(d, compute_row, Scratch::Ring, next_rows, channels, [&](int64_t r, float * to) {
             expand(e, e.input + r * e.in_w * e.in_channels, to, channels.begin / kPanel,
                    (channels.end + kPanel - 1) / kPanel);

@@ -99,6 +99,7 @@ void BM_conv_224x3_to_32_3x3s2(benchmark::State & s) { conv(s, 224, 3, 32, 3, 2)
 void BM_conv_224x3_to_16_3x3s2(benchmark::State & s) { conv(s, 224, 3, 16, 3, 2); }
 void BM_pointwise_112x32_to_16(benchmark::State & s) { conv(s, 112, 32, 16, 1, 1); }
 void BM_pointwise_56x24_to_144(benchmark::State & s) { conv(s, 56, 24, 144, 1, 1); }
+void BM_pointwise_56x144_to_24(benchmark::State & s) { conv(s, 56, 144, 24, 1, 1); }
 void BM_pointwise_14x96_to_576(benchmark::State & s) { conv(s, 14, 96, 576, 1, 1); }
 void BM_pointwise_7x960_to_320(benchmark::State & s) { conv(s, 7, 960, 320, 1, 1); }
 void BM_pointwise_7x960_to_160(benchmark::State & s) { conv(s, 7, 960, 160, 1, 1); }
@@ -126,6 +127,7 @@ BENCHMARK(BM_conv_224x3_to_32_3x3s2)->Apply(weight_args);
 BENCHMARK(BM_conv_224x3_to_16_3x3s2)->Apply(weight_args);
 BENCHMARK(BM_pointwise_112x32_to_16)->Apply(weight_args);
 BENCHMARK(BM_pointwise_56x24_to_144)->Apply(weight_args);
+BENCHMARK(BM_pointwise_56x144_to_24)->Apply(weight_args);
 BENCHMARK(BM_pointwise_14x96_to_576)->Apply(weight_args);
 BENCHMARK(BM_pointwise_7x960_to_320)->Apply(weight_args);
 BENCHMARK(BM_pointwise_7x960_to_160)->Apply(weight_args);

@@ -101,6 +101,31 @@ Vec<Arch> multiply_add(Vec<Arch> a, Vec<Arch> b, Vec<Arch> c) {
     return xsimd::fma(a, b, c);
 }
 
+// The floats p[0] and p[1], repeated across the vector.
+template <class Arch>
+Vec<Arch> broadcast_pair(const float * p) {
+    double pair;
+    std::memcpy(&pair, p, sizeof pair);
+    return xsimd::bitwise_cast<Vec<Arch>>(xsimd::batch<double, Arch>(pair));
+}
+
+// Lane i < size / 2 is the sum of lanes 2i and 2i + 1 of lo, lane size / 2 + i that of hi's.
+template <class Arch>
+Vec<Arch> add_lane_pairs(Vec<Arch> lo, Vec<Arch> hi) {
+#ifdef __AVX512F__
+    if constexpr (std::is_same_v<Arch, xsimd::avx512bw>) {
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        return _mm512_add_ps(_mm512_permutex2var_ps(lo, even, hi), _mm512_permutex2var_ps(lo, odd, hi));
+    }
+#endif
+    constexpr int64_t lanes = Vec<Arch>::size;
+    alignas(64) float in[2 * lanes], sums[lanes];
+    lo.store_aligned(in), hi.store_aligned(in + lanes);
+    for (int64_t i = 0; i < lanes; ++i) sums[i] = in[2 * i] + in[2 * i + 1];
+    return Vec<Arch>::load_aligned(sums);
+}
+
 template <class Arch>
 Vec<Arch> load_n(const float * p, int64_t count) {
     return count == Vec<Arch>::size ? Vec<Arch>::load_unaligned(p) : Partial<Arch>::load(p, count);
@@ -223,8 +248,8 @@ private:
 // ---------------------------------------------------------------------------------------------
 // GEMM. C is computed in tiles of up to kRows rows by up to kPanelVectors vectors of columns, the
 // sums in registers. B is read in panels of kPanel columns: packed (pack_b: each panel
-// stored as k rows of its width, the last panel's width rounded up to whole vectors, zero-filled)
-// or in place with stride ldb (a last panel with a partial vector is first copied, packed).
+// stored as k rows of its width, the last panel's width rounded up to whole vectors, zero-filled;
+// a narrow B by pairs of rows instead, see k_paired) or in place with stride ldb (a last panel with a partial vector is first copied, packed).
 //
 // A is given as row pointers, so that a convolution can gather its rows in place: row i of A is
 // the concatenation of `segments` runs of seg_len floats (one run per kernel tap), and B row
@@ -240,11 +265,47 @@ struct Gemm {
     static constexpr int64_t kPanel = kPanelVectors * kLanes;
     static constexpr int kRows = kLanes == 16 ? 8 : 6;
 
-    static int64_t packed_b_size(int64_t k, int64_t n) { return k * ((n + kLanes - 1) / kLanes * kLanes); }
+    // Narrow B (up to 24 columns, 16 lanes) fills vectors badly: 24 columns are a vector and a
+    // half (a two-vector tile wastes a quarter of its FMAs), and a one-vector tile needs an A
+    // broadcast per FMA (the loads then bound it: 150 GFLOP/s where wider tiles reach 240, Zen 5).
+    // Such a B is packed by pairs of rows (k_pair_tile): vector h of pair q holds columns
+    // [8h, 8h + 8) of rows 2q and 2q + 1 interleaved, lane 2i + parity = B[2q + parity][8h + i]
+    // (zero past k and n), so that one FMA with A's pair (a[2q], a[2q + 1]) broadcast covers two
+    // k and 8 columns, with no lane wasted beyond the last 8 columns. Below 16 k, adding the two
+    // lanes of each sum costs about what the FMAs saved.
+    static constexpr int64_t kHalf = kLanes / 2;
+    static bool k_paired(int64_t k, int64_t n) { return kLanes == 16 && n <= 24 && k >= 16; }
+    // Vectors per pair of B rows.
+    static int64_t pair_vectors(int64_t n) { return (n + kHalf - 1) / kHalf; }
+
+    static int64_t packed_b_size(int64_t k, int64_t n) {
+        if (k_paired(k, n)) return (k + 1) / 2 * pair_vectors(n) * kLanes;
+        return k * ((n + kLanes - 1) / kLanes * kLanes);
+    }
+
+    // B packed by pairs of rows, copied into the plain packed layout (kernels that read it so).
+    static const float * plain_copy(const float * packed, int64_t k, int64_t n) {
+        const int64_t width = (n + kLanes - 1) / kLanes * kLanes, pair_floats = pair_vectors(n) * kLanes;
+        float * plain = scratch_floats(Scratch::TailPanel, k * width);
+        for (int64_t p = 0; p < k; ++p)
+            for (int64_t c = 0; c < width; ++c)
+                plain[p * width + c] = c < n ? packed[p / 2 * pair_floats + c / kHalf * kLanes + c % kHalf * 2 + p % 2] : 0.f;
+        return plain;
+    }
 
     // B is read row by row (in order: the matrix was just read from the shards and is not in
     // cache), each row's panel slices written to their panels.
     static void pack_b(const float * b, int64_t k, int64_t n, const double * column_scale, float * packed) {
+        if (k_paired(k, n)) {
+            const int64_t pair_floats = pair_vectors(n) * kLanes;
+            std::memset(packed, 0, packed_b_size(k, n) * sizeof(float));
+            for (int64_t p = 0; p < k; ++p)
+                for (int64_t c = 0; c < n; ++c) {
+                    const float value = column_scale ? static_cast<float>(b[p * n + c] * column_scale[c]) : b[p * n + c];
+                    packed[p / 2 * pair_floats + c / kHalf * kLanes + c % kHalf * 2 + p % 2] = value;
+                }
+            return;
+        }
         for (int64_t p = 0; p < k; ++p) {
             const float * row = b + p * n;
             for (int64_t j0 = 0; j0 < n; j0 += kPanel) {
@@ -356,6 +417,68 @@ struct Gemm {
     template <Act A>
     static constexpr std::array<std::array<TileFn<A>, 3>, kRows> tiles = tile_table<A>(std::make_index_sequence<kRows>());
 
+    // One tile of Rows x n outputs (n = cols <= 24) from B packed by pairs of rows (see k_paired),
+    // H = pair_vectors(n) sums per row, each over the even and the odd k in alternate lanes (added
+    // when stored). Runs of even length, or a single run (its last k then alone: B's odd lanes are
+    // zero there, and a[k] is not read).
+    template <int Rows, int H, Act A>
+    static void k_pair_tile(const float * const * a_rows, int64_t segments, int64_t seg_len, const float * b,
+                            int64_t, const Output<A> & out, int64_t cols) {
+        using V = Vec<Arch>;
+        constexpr int64_t kPairFloats = H * kLanes;
+        V acc[Rows][H];
+#pragma GCC unroll 16
+        for (int r = 0; r < Rows; ++r)
+#pragma GCC unroll 3
+            for (int h = 0; h < H; ++h) acc[r][h] = V(0.f);
+        auto step = [&](const float * const * a, const float * bp, int64_t p, auto single) {
+            V bv[H];
+#pragma GCC unroll 3
+            for (int h = 0; h < H; ++h) bv[h] = V::load_unaligned(bp + h * kLanes);
+#pragma GCC unroll 16
+            for (int r = 0; r < Rows; ++r) {
+                const V av = decltype(single)::value ? V(a[r][p]) : broadcast_pair<Arch>(a[r] + p);
+#pragma GCC unroll 3
+                for (int h = 0; h < H; ++h) acc[r][h] = multiply_add<Arch>(av, bv[h], acc[r][h]);
+            }
+        };
+        for (int64_t s = 0; s < segments; ++s) {
+            const float * a[Rows];
+#pragma GCC unroll 16
+            for (int r = 0; r < Rows; ++r) a[r] = a_rows[s * Rows + r];
+            const float * bp = b + s * seg_len / 2 * kPairFloats;
+            int64_t p = 0;
+            for (; p + 2 <= seg_len; p += 2, bp += kPairFloats) step(a, bp, p, std::false_type());
+            if (p < seg_len) step(a, bp, p, std::true_type());
+        }
+        // The sums of columns [0, 16) and [16, 24): vectors of the plain tiles' layout.
+        constexpr int kVectors = (H + 1) / 2;
+        V sums[Rows][kVectors];
+#pragma GCC unroll 16
+        for (int r = 0; r < Rows; ++r)
+#pragma GCC unroll 2
+            for (int v = 0; v < kVectors; ++v) {
+                sums[r][v] = add_lane_pairs<Arch>(acc[r][2 * v], acc[r][std::min(2 * v + 1, H - 1)]);
+                if (out.bias) sums[r][v] += load_n<Arch>(out.bias + v * kLanes, std::min(kLanes, cols - v * kLanes));
+            }
+        if (cols == kVectors * kLanes) store<Rows, kVectors, true>(sums, out, cols);
+        else store<Rows, kVectors, false>(sums, out, cols);
+    }
+    template <int Rows, int H, Act A>
+    static constexpr TileFn<A> k_pair_tile_if_used() {
+        if constexpr (kLanes == 16) return k_pair_tile<Rows, H, A>;
+        else return nullptr;
+    }
+    template <Act A, size_t... R>
+    static constexpr std::array<std::array<TileFn<A>, 3>, sizeof...(R)> k_pair_tile_table(std::index_sequence<R...>) {
+        return {{{k_pair_tile_if_used<R + 1, 1, A>(), k_pair_tile_if_used<R + 1, 2, A>(),
+                  k_pair_tile_if_used<R + 1, 3, A>()}...}};
+    }
+    // k_pair_tiles<A>[rows - 1][pair_vectors(n) - 1]
+    template <Act A>
+    static constexpr std::array<std::array<TileFn<A>, 3>, kRows> k_pair_tiles =
+        k_pair_tile_table<A>(std::make_index_sequence<kRows>());
+
     struct Problem {
         int64_t m = 0, n = 0, segments = 1, seg_len = 0;
         const float * b = nullptr;
@@ -398,6 +521,11 @@ struct Gemm {
             }
             tail_panel = copy;
         }
+        // B packed by pairs of rows is read by k_pair_tile, unless a run of odd length would end
+        // inside a pair: then from a plain copy.
+        const bool narrow = g.packed && k_paired(k, g.n);
+        const bool k_pairs = narrow && (g.segments == 1 || g.seg_len % 2 == 0);
+        const float * plain_b = narrow && !k_pairs ? plain_copy(g.b, k, g.n) : nullptr;
 
         for (int64_t i0 = row_begin; i0 < row_end; i0 += chunk_rows) {
             const int64_t i1 = std::min(row_end, i0 + chunk_rows);
@@ -413,13 +541,16 @@ struct Gemm {
                 int64_t b_stride = g.ldb;
                 if (g.packed) b = g.b + k * j0, b_stride = vectors * kLanes;
                 else if (panel == last_panel && tail_panel) b = tail_panel, b_stride = vectors * kLanes;
+                if (plain_b) b = plain_b;
+                const auto & tile_fns = k_pairs ? k_pair_tiles<A> : tiles<A>;
+                const int64_t tile_vectors = k_pairs ? pair_vectors(cols) : vectors;
                 for (int64_t t0 = i0; t0 < i1; t0 += kRows) {
                     const int64_t rows = std::min<int64_t>(kRows, i1 - t0);
                     const Output<A> out{g.c + t0 * g.ldc + j0, g.ldc, g.bias ? g.bias + j0 : nullptr,
                                      g.epilogue->residual ? g.epilogue->residual + t0 * g.ldc + j0 : nullptr,
                                      g.accumulate, &writer};
-                    tiles<A>[rows - 1][vectors - 1](pointers + (t0 - i0) * g.segments, g.segments, g.seg_len, b, b_stride,
-                                                 out, cols);
+                    tile_fns[rows - 1][tile_vectors - 1](pointers + (t0 - i0) * g.segments, g.segments, g.seg_len, b,
+                                                         b_stride, out, cols);
                 }
             }
         }
@@ -603,6 +734,9 @@ void run(const Conv2dArgs & a) {
     constexpr int64_t lanes = Vec<Arch>::size;
     const OutputWriter<Arch, A> writer(a.epilogue);
     const int64_t n = a.out_channels, b_stride = a.packed ? Vectors * lanes : n, rows = a.batch * a.out_h;
+    // Narrow packed weights are packed by pairs of rows; this kernel reads the plain layout.
+    const bool paired = a.packed && Gemm<Arch>::k_paired(kSide * kRun, n);
+    const float * b = paired ? Gemm<Arch>::plain_copy(a.kernel, kSide * kRun, n) : a.kernel;
     const int64_t row_elems = a.in_w * kChannels;
     const InsideColumns inside(a);
     const int threads = threads_for(rows * a.out_w * n * kSide * kRun, rows);
@@ -618,7 +752,7 @@ void run(const Conv2dArgs & a) {
                 const float * residual_row = a.epilogue.residual ? a.epilogue.residual + row * a.out_w * n : nullptr;
                 auto pixels = [&](auto count_constant, int64_t ox, const float * const * in_rows) {
                     block<Arch, A, Vectors, decltype(count_constant)::value>(
-                        in_rows, a.kernel, b_stride, a.bias, n, out_row + ox * n,
+                        in_rows, b, b_stride, a.bias, n, out_row + ox * n,
                         residual_row ? residual_row + ox * n : nullptr, writer);
                 };
                 auto in_place = [&](int64_t ox, auto count_constant) {

@@ -106,6 +106,9 @@ const ConvCase kConvCases[] = {
     {2, 24, 24, 3, 32, 3, 3, 2, 1, krun::Padding::Same},    {1, 14, 14, 96, 100, 1, 1, 1, 1, krun::Padding::Same},
     {1, 11, 11, 7, 5, 7, 7, 1, 1, krun::Padding::Same},     {1, 20, 18, 16, 3, 3, 3, 1, 2, krun::Padding::Valid},
     {1, 13, 16, 40, 24, 5, 5, 1, 1, krun::Padding::Same},
+    // a narrow last panel (packed by pairs of rows with AVX-512) after a whole one, read in runs of
+    // odd length (kernel rows of 5 channels; taps of 17)
+    {1, 9, 11, 5, 60, 3, 3, 1, 1, krun::Padding::Same},     {1, 8, 8, 17, 64, 3, 3, 1, 1, krun::Padding::Same},
     // rows wider than depthwise_conv2d copies with margins: borders computed pixel by pixel
     {1, 5, 37, 12, 8, 3, 3, 1, 1, krun::Padding::Same},     {2, 4, 36, 9, 7, 5, 5, 1, 1, krun::Padding::Same},
     // RGB stems (3 channels, 3x3, stride 2; with AVX-512 conv2d's blocks of pixels): one or two

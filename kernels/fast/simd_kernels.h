@@ -248,8 +248,9 @@ private:
 // ---------------------------------------------------------------------------------------------
 // GEMM. C is computed in tiles of up to kRows rows by up to kPanelVectors vectors of columns, the
 // sums in registers. B is read in panels of kPanel columns: packed (pack_b: each panel
-// stored as k rows of its width, the last panel's width rounded up to whole vectors, zero-filled;
-// a narrow B by pairs of rows instead, see k_paired) or in place with stride ldb (a last panel with a partial vector is first copied, packed).
+// stored as k rows of its width, the last panel's width rounded up to whole vectors, zero-filled,
+// or by pairs of rows where it is narrow, see k_paired) or in place with stride ldb (a last panel
+// with a partial vector is first copied, packed).
 //
 // A is given as row pointers, so that a convolution can gather its rows in place: row i of A is
 // the concatenation of `segments` runs of seg_len floats (one run per kernel tap), and B row
@@ -265,57 +266,63 @@ struct Gemm {
     static constexpr int64_t kPanel = kPanelVectors * kLanes;
     static constexpr int kRows = kLanes == 16 ? 8 : 6;
 
-    // Narrow B (up to 24 columns, 16 lanes) fills vectors badly: 24 columns are a vector and a
-    // half (a two-vector tile wastes a quarter of its FMAs), and a one-vector tile needs an A
-    // broadcast per FMA (the loads then bound it: 150 GFLOP/s where wider tiles reach 240, Zen 5).
-    // Such a B is packed by pairs of rows (k_pair_tile): vector h of pair q holds columns
-    // [8h, 8h + 8) of rows 2q and 2q + 1 interleaved, lane 2i + parity = B[2q + parity][8h + i]
-    // (zero past k and n), so that one FMA with A's pair (a[2q], a[2q + 1]) broadcast covers two
-    // k and 8 columns, with no lane wasted beyond the last 8 columns. Below 16 k, adding the two
-    // lanes of each sum costs about what the FMAs saved.
+    // A narrow panel (up to 24 columns, 16 lanes) fills vectors badly: 24 columns are a vector
+    // and a half (a two-vector tile wastes a quarter of its FMAs), and a one-vector tile needs an
+    // A broadcast per FMA (the loads then bound it: 150 GFLOP/s where wider tiles reach 240, Zen
+    // 5). Such a panel (all of B, or the last of 64 or 160 columns) is packed by pairs of rows
+    // (k_pair_tile): vector h of pair q holds columns [8h, 8h + 8) of rows 2q and 2q + 1
+    // interleaved, lane 2i + parity = B[2q + parity][8h + i] (zero past k and the columns), so
+    // that one FMA with A's pair (a[2q], a[2q + 1]) broadcast covers two k and 8 columns, with no
+    // lane wasted beyond the last 8 columns. Below 16 k, adding the two lanes of each sum costs
+    // about what the FMAs saved.
     static constexpr int64_t kHalf = kLanes / 2;
-    static bool k_paired(int64_t k, int64_t n) { return kLanes == 16 && n <= 24 && k >= 16; }
-    // Vectors per pair of B rows.
-    static int64_t pair_vectors(int64_t n) { return (n + kHalf - 1) / kHalf; }
-
-    static int64_t packed_b_size(int64_t k, int64_t n) {
-        if (k_paired(k, n)) return (k + 1) / 2 * pair_vectors(n) * kLanes;
-        return k * ((n + kLanes - 1) / kLanes * kLanes);
+    static bool k_paired(int64_t k, int64_t cols) { return kLanes == 16 && cols <= 24 && k >= 16; }
+    // Vectors per pair of rows of a panel packed by pairs.
+    static int64_t pair_vectors(int64_t cols) { return (cols + kHalf - 1) / kHalf; }
+    // Where B[p][c] lies in a panel of `cols` columns packed by pairs of rows.
+    static int64_t pair_index(int64_t p, int64_t c, int64_t cols) {
+        return p / 2 * pair_vectors(cols) * kLanes + c / kHalf * kLanes + c % kHalf * 2 + p % 2;
     }
 
-    // B packed by pairs of rows, copied into the plain packed layout (kernels that read it so).
-    static const float * plain_copy(const float * packed, int64_t k, int64_t n) {
-        const int64_t width = (n + kLanes - 1) / kLanes * kLanes, pair_floats = pair_vectors(n) * kLanes;
+    static int64_t packed_panel_size(int64_t k, int64_t cols) {
+        if (k_paired(k, cols)) return (k + 1) / 2 * pair_vectors(cols) * kLanes;
+        return k * ((cols + kLanes - 1) / kLanes * kLanes);
+    }
+    static int64_t packed_b_size(int64_t k, int64_t n) {
+        const int64_t last = (n - 1) / kPanel * kPanel;  // the last panel's first column
+        return n > 0 ? k * last + packed_panel_size(k, n - last) : 0;
+    }
+
+    // A panel packed by pairs of rows, copied into the plain packed layout (for kernels that read
+    // it so).
+    static const float * plain_copy(const float * panel, int64_t k, int64_t cols) {
+        const int64_t width = (cols + kLanes - 1) / kLanes * kLanes;
         float * plain = scratch_floats(Scratch::TailPanel, k * width);
         for (int64_t p = 0; p < k; ++p)
-            for (int64_t c = 0; c < width; ++c)
-                plain[p * width + c] = c < n ? packed[p / 2 * pair_floats + c / kHalf * kLanes + c % kHalf * 2 + p % 2] : 0.f;
+            for (int64_t c = 0; c < width; ++c) plain[p * width + c] = c < cols ? panel[pair_index(p, c, cols)] : 0.f;
         return plain;
     }
 
     // B is read row by row (in order: the matrix was just read from the shards and is not in
     // cache), each row's panel slices written to their panels.
     static void pack_b(const float * b, int64_t k, int64_t n, const double * column_scale, float * packed) {
-        if (k_paired(k, n)) {
-            const int64_t pair_floats = pair_vectors(n) * kLanes;
-            std::memset(packed, 0, packed_b_size(k, n) * sizeof(float));
-            for (int64_t p = 0; p < k; ++p)
-                for (int64_t c = 0; c < n; ++c) {
-                    const float value = column_scale ? static_cast<float>(b[p * n + c] * column_scale[c]) : b[p * n + c];
-                    packed[p / 2 * pair_floats + c / kHalf * kLanes + c % kHalf * 2 + p % 2] = value;
-                }
-            return;
-        }
+        const int64_t last = (n - 1) / kPanel * kPanel;
+        if (n > 0 && k_paired(k, n - last)) std::memset(packed + k * last, 0, packed_panel_size(k, n - last) * sizeof(float));
         for (int64_t p = 0; p < k; ++p) {
             const float * row = b + p * n;
             for (int64_t j0 = 0; j0 < n; j0 += kPanel) {
                 const int64_t cols = std::min(kPanel, n - j0);
+                auto value = [&](int64_t c) {
+                    return column_scale ? static_cast<float>(row[j0 + c] * column_scale[j0 + c]) : row[j0 + c];
+                };
+                float * panel = packed + k * j0;  // panels before this one hold k * kPanel floats each
+                if (k_paired(k, cols)) {
+                    for (int64_t c = 0; c < cols; ++c) panel[pair_index(p, c, cols)] = value(c);
+                    continue;
+                }
                 const int64_t width = (cols + kLanes - 1) / kLanes * kLanes;
-                float * to = packed + k * j0 + p * width;  // panels before this one hold k * kPanel floats each
-                if (column_scale)
-                    for (int64_t c = 0; c < cols; ++c) to[c] = static_cast<float>(row[j0 + c] * column_scale[j0 + c]);
-                else
-                    std::memcpy(to, row + j0, cols * sizeof(float));
+                float * to = panel + p * width;
+                for (int64_t c = 0; c < cols; ++c) to[c] = value(c);
                 std::memset(to + cols, 0, (width - cols) * sizeof(float));
             }
         }
@@ -509,23 +516,26 @@ struct Gemm {
         const int64_t chunk_rows = Gemm::chunk_rows(k);
         const float ** pointers = scratch_pointers(chunk_rows * g.segments);
 
-        // An unpacked last panel with a partial vector is read from a packed copy.
-        const int64_t last_panel = (g.n - 1) / kPanel;
+        // The last panel is read by k_pair_tile where it is packed by pairs of rows, unless a run
+        // of odd length would end inside a pair. It is read from a plain packed copy then, and
+        // where it is read in place with a partial vector.
+        const int64_t last_panel = (g.n - 1) / kPanel, last_j0 = last_panel * kPanel, last_cols = g.n - last_j0;
+        const bool last_paired = g.packed && k_paired(k, last_cols);
+        const bool k_pairs = last_paired && (g.segments == 1 || g.seg_len % 2 == 0);
         const float * tail_panel = nullptr;
-        if (!g.packed && g.n % kLanes != 0 && last_panel >= panel_begin && last_panel < panel_end) {
-            const int64_t j0 = last_panel * kPanel, cols = g.n - j0, width = (cols + kLanes - 1) / kLanes * kLanes;
-            float * copy = scratch_floats(Scratch::TailPanel, k * width);
-            for (int64_t p = 0; p < k; ++p) {
-                std::memcpy(copy + p * width, g.b + p * g.ldb + j0, cols * sizeof(float));
-                std::memset(copy + p * width + cols, 0, (width - cols) * sizeof(float));
+        if (last_panel >= panel_begin && last_panel < panel_end) {
+            if (last_paired && !k_pairs) {
+                tail_panel = plain_copy(g.b + k * last_j0, k, last_cols);
+            } else if (!g.packed && g.n % kLanes != 0) {
+                const int64_t width = (last_cols + kLanes - 1) / kLanes * kLanes;
+                float * copy = scratch_floats(Scratch::TailPanel, k * width);
+                for (int64_t p = 0; p < k; ++p) {
+                    std::memcpy(copy + p * width, g.b + p * g.ldb + last_j0, last_cols * sizeof(float));
+                    std::memset(copy + p * width + last_cols, 0, (width - last_cols) * sizeof(float));
+                }
+                tail_panel = copy;
             }
-            tail_panel = copy;
         }
-        // B packed by pairs of rows is read by k_pair_tile, unless a run of odd length would end
-        // inside a pair: then from a plain copy.
-        const bool narrow = g.packed && k_paired(k, g.n);
-        const bool k_pairs = narrow && (g.segments == 1 || g.seg_len % 2 == 0);
-        const float * plain_b = narrow && !k_pairs ? plain_copy(g.b, k, g.n) : nullptr;
 
         for (int64_t i0 = row_begin; i0 < row_end; i0 += chunk_rows) {
             const int64_t i1 = std::min(row_end, i0 + chunk_rows);
@@ -540,10 +550,10 @@ struct Gemm {
                 const float * b = g.b + j0;
                 int64_t b_stride = g.ldb;
                 if (g.packed) b = g.b + k * j0, b_stride = vectors * kLanes;
-                else if (panel == last_panel && tail_panel) b = tail_panel, b_stride = vectors * kLanes;
-                if (plain_b) b = plain_b;
-                const auto & tile_fns = k_pairs ? k_pair_tiles<A> : tiles<A>;
-                const int64_t tile_vectors = k_pairs ? pair_vectors(cols) : vectors;
+                if (panel == last_panel && tail_panel) b = tail_panel, b_stride = vectors * kLanes;
+                const bool pairs = panel == last_panel && k_pairs;
+                const auto & tile_fns = pairs ? k_pair_tiles<A> : tiles<A>;
+                const int64_t tile_vectors = pairs ? pair_vectors(cols) : vectors;
                 for (int64_t t0 = i0; t0 < i1; t0 += kRows) {
                     const int64_t rows = std::min<int64_t>(kRows, i1 - t0);
                     const Output<A> out{g.c + t0 * g.ldc + j0, g.ldc, g.bias ? g.bias + j0 : nullptr,

@@ -552,7 +552,10 @@ def cell(row, batch):
 
 
 def ratios(data):
-    """{(case, threads): (krun ms / best other ms, best other runtime)}."""
+    """{(case, threads): (krun / best other, best other runtime)}. With rounds, the median over
+    rounds of krun's round median over the fastest other runtime's in the same round (a model's
+    runtimes take turns within a minute or two, so that a drifting machine weighs on both);
+    the best other runtime named is the one with the lowest median."""
     out = {}
     for case in CASES:
         for t in THREADS:
@@ -562,8 +565,16 @@ def ratios(data):
             if "krun" not in rows:
                 continue
             others = [(r["median_ms"], rt) for rt, r in rows.items() if rt != "krun"]
-            if others:
-                best, rt = min(others)
+            if not others:
+                continue
+            best, rt = min(others)
+            rounds = [r.get("round_medians_ms", [r["median_ms"]]) for r in rows.values()]
+            if len({len(x) for x in rounds}) == 1:
+                krun = rows["krun"].get("round_medians_ms", [rows["krun"]["median_ms"]])
+                per_round = [krun[i] / min(x[i] for x, (name, _) in zip(rounds, rows.items())
+                                           if name != "krun") for i in range(len(krun))]
+                out[(case, t)] = (float(np.median(per_round)), rt)
+            else:  # a runtime failed in some round
                 out[(case, t)] = (rows["krun"]["median_ms"] / best, rt)
     return out
 
@@ -577,8 +588,8 @@ def rounds_text(data):
     rounds = data.get("rounds", 1)
     if rounds == 1:
         return "One round."
-    return ("Every runtime was timed in %d rounds, the runtimes taking turns; each figure is "
-            "the median of the %d rounds' medians." % (rounds, rounds))
+    return ("Every runtime was timed in %d rounds; in a round, the runtimes take turns model by "
+            "model. Each time is the median of the %d rounds' medians." % (rounds, rounds))
 
 
 def load_text(data):
@@ -620,8 +631,9 @@ def write_markdown(data, path):
             lines.append("| %s | %d | %d | %s | %s |" % (model, batch, t, " | ".join(cells),
                                                          ratio))
     lines += ["", "krun / best other: krun's time over the fastest other runtime whose "
-              "output agrees with Keras (> 1: krun is slower). error: the runtime "
-              "failed, see Errors below."]
+              "output agrees with Keras (> 1: krun is slower); with rounds, the median of "
+              "the rounds' ratios, each between times taken a minute or two apart. error: "
+              "the runtime failed, see Errors below."]
     if any("error" not in r and not r["agrees"] for r in data["results"]):
         lines += ["✗ = output differs from Keras by more than %g (see Agreement); such a "
                   "time is not used in the ratio." % MAX_ABS_ERROR]
@@ -781,7 +793,7 @@ def write_chart(data, path):
 
 
 def print_ratios(data):
-    print("\nkrun / best other (median ms; < 1 means krun is faster):")
+    print("\nkrun / best other (median of the rounds' ratios; < 1 means krun is faster):")
     for (case, t), (ratio, rt) in ratios(data).items():
         print("  %-20s %d thread(s): %6.2f  (best other: %s)" % (case, t, ratio,
                                                                RUNTIME_TITLES[rt]))
@@ -860,28 +872,32 @@ def main(argv):
         versions.update(keras=prep["keras"], tensorflowjs=prep["tensorflowjs"],
                         tf2onnx=prep["tf2onnx"], onnx_opset=prep["onnx_opset"])
 
-    # The runtimes take turns, round after round: a machine whose speed drifts (other load, clock)
-    # then weighs on all of them alike.
+    # The runtimes take turns model by model, round after round: a machine whose speed drifts
+    # (other load, clock) then weighs on all of them alike, and the times compared in a round's
+    # ratio (ratios()) are a minute or two apart, not the length of a round.
+    by_model = {}
+    for case in args.cases:
+        by_model.setdefault(CASES[case][0], []).append(case)
     rounds = {}
     for r in range(args.rounds):
-        for rt in args.only:
-            for t in args.threads:
-                print("round %d of %d: %s, %d thread(s)" % (r + 1, args.rounds, RUNTIME_TITLES[rt], t),
-                      flush=True)
-                if rt == "krun":
-                    rows = run_krun(t, args, args.cases)
-                    versions["krun"] = krun_version(args.krun)
-                elif rt == "tfjs":
-                    if t != 1:
-                        print("  skipped: " + TFJS_THREADS_NOTE)
-                        continue
-                    v, rows = run_tfjs(t, args, args.cases)
-                    versions.update(v)
-                else:
-                    v, rows = run_python_runtime(rt, t, args, args.cases)
-                    versions.update(v)
-                for row in rows:
-                    rounds.setdefault((row["case"], row["runtime"], row["threads"]), []).append(row)
+        for model, cases in by_model.items():
+            for rt in args.only:
+                for t in args.threads:
+                    if rt == "tfjs" and t != 1:
+                        continue  # TFJS_THREADS_NOTE
+                    print("round %d of %d: %s, %s, %d thread(s)" % (
+                        r + 1, args.rounds, model, RUNTIME_TITLES[rt], t), flush=True)
+                    if rt == "krun":
+                        rows = run_krun(t, args, cases)
+                        versions["krun"] = krun_version(args.krun)
+                    elif rt == "tfjs":
+                        v, rows = run_tfjs(t, args, cases)
+                        versions.update(v)
+                    else:
+                        v, rows = run_python_runtime(rt, t, args, cases)
+                        versions.update(v)
+                    for row in rows:
+                        rounds.setdefault((row["case"], row["runtime"], row["threads"]), []).append(row)
     for measured in rounds.values():
         row = dict(measured[0])
         if "median_ms" in row:

@@ -270,7 +270,7 @@ struct Gemm {
     // and a half (a two-vector tile wastes a quarter of its FMAs), and a one-vector tile needs an
     // A broadcast per FMA (the loads then bound it: 150 GFLOP/s where wider tiles reach 240, Zen
     // 5). Such a panel (all of B, or the last of 64 or 160 columns) is packed by pairs of rows
-    // (k_pair_tile): vector h of pair q holds columns [8h, 8h + 8) of rows 2q and 2q + 1
+    // (tile<..., Paired>): vector h of pair q holds columns [8h, 8h + 8) of rows 2q and 2q + 1
     // interleaved, lane 2i + parity = B[2q + parity][8h + i] (zero past k and the columns), so
     // that one FMA with A's pair (a[2q], a[2q + 1]) broadcast covers two k and 8 columns, with no
     // lane wasted beyond the last 8 columns. Only from 16 k: shorter sums are rare (a few input
@@ -343,31 +343,36 @@ struct Gemm {
     // One tile of Rows x (Vectors * kLanes) outputs, `cols` of them stored. a_rows holds
     // segments * Rows pointers, run s of row r at a_rows[s * Rows + r]. Small tiles (few rows,
     // e.g. a Dense layer at batch 1) keep two sets of sums, over even and odd k, so that more
-    // FMAs are in flight than one set of registers allows.
-    template <int Rows, int Vectors, Act A>
+    // FMAs are in flight than one set of registers allows. Paired: B is a panel packed by pairs
+    // of rows (k_paired; b_stride floats per pair), Vectors sums per row over 8 columns each,
+    // the even and the odd k in alternate lanes, added when stored; runs are of even length, or
+    // there is one (its last k then alone: B's odd lanes are zero there, and a[k] is not read).
+    template <int Rows, int Vectors, Act A, bool Paired = false>
     static void tile(const float * const * a_rows, int64_t segments, int64_t seg_len, const float * b, int64_t b_stride,
                      const Output<A> & out, int64_t cols) {
         using V = Vec<Arch>;
-        constexpr int kSets = Rows * Vectors < 6 ? 2 : 1;
-        // The first set of sums starts from the bias (where the reference adds it last).
+        constexpr int kSets = !Paired && Rows * Vectors < 6 ? 2 : 1;
+        constexpr int64_t kStep = Paired ? 2 : 1;  // k per B row
+        // The first set of plain sums starts from the bias (where the reference adds it last).
         V acc[kSets][Rows][Vectors];
         V start[Vectors];
 #pragma GCC unroll 4
         for (int v = 0; v < Vectors; ++v)
-            start[v] = out.bias ? load_n<Arch>(out.bias + v * kLanes, std::min(kLanes, cols - v * kLanes)) : V(0.f);
+            start[v] = out.bias && !Paired ? load_n<Arch>(out.bias + v * kLanes, std::min(kLanes, cols - v * kLanes)) : V(0.f);
         for (int set = 0; set < kSets; ++set)
 #pragma GCC unroll 16
             for (int r = 0; r < Rows; ++r)
 #pragma GCC unroll 4
                 for (int v = 0; v < Vectors; ++v) acc[set][r][v] = set == 0 ? start[v] : V(0.f);
-        // Adds A element p (of each row's run) times B row p to sum set `set`.
-        auto step = [&](const float * const * a, const float * bp, int64_t p, int set) {
+        // Adds A elements [p, p + kStep) (of each row's run) times B row bp to sum set `set`;
+        // a single one when `single`.
+        auto step = [&](const float * const * a, const float * bp, int64_t p, int set, auto single) {
             V bv[Vectors];
 #pragma GCC unroll 4
             for (int v = 0; v < Vectors; ++v) bv[v] = V::load_unaligned(bp + v * kLanes);
 #pragma GCC unroll 16
             for (int r = 0; r < Rows; ++r) {
-                const V av(a[r][p]);
+                const V av = kStep == 1 || decltype(single)::value ? V(a[r][p]) : broadcast_pair<Arch>(a[r] + p);
 #pragma GCC unroll 4
                 for (int v = 0; v < Vectors; ++v) acc[set][r][v] = multiply_add<Arch>(av, bv[v], acc[set][r][v]);
             }
@@ -376,19 +381,36 @@ struct Gemm {
             const float * a[Rows];
 #pragma GCC unroll 16
             for (int r = 0; r < Rows; ++r) a[r] = a_rows[s * Rows + r];
-            const float * bp = b + s * seg_len * b_stride;
+            const float * bp = b + s * seg_len / kStep * b_stride;
             int64_t p = 0;
-            for (; p + kSets <= seg_len; p += kSets)
-                for (int set = 0; set < kSets; ++set) step(a, bp + (p + set) * b_stride, p + set, set);
-            for (; p < seg_len; ++p) step(a, bp + p * b_stride, p, 0);
+            for (; p + kSets * kStep <= seg_len; p += kSets * kStep)
+                for (int set = 0; set < kSets; ++set)
+                    step(a, bp + (p / kStep + set) * b_stride, p + set * kStep, set, std::false_type());
+            for (; p + kStep <= seg_len; p += kStep) step(a, bp + p / kStep * b_stride, p, 0, std::false_type());
+            if (p < seg_len) step(a, bp + p / kStep * b_stride, p, 0, std::true_type());
         }
         if (kSets == 2)
 #pragma GCC unroll 16
             for (int r = 0; r < Rows; ++r)
 #pragma GCC unroll 4
                 for (int v = 0; v < Vectors; ++v) acc[0][r][v] += acc[kSets - 1][r][v];
-        if (cols == Vectors * kLanes) store<Rows, Vectors, true>(acc[0], out, cols);
-        else store<Rows, Vectors, false>(acc[0], out, cols);
+        if constexpr (Paired) {
+            // The sums of columns [0, 16) and [16, 24), as a plain tile holds them.
+            constexpr int kOut = (Vectors + 1) / 2;
+            V sums[Rows][kOut];
+#pragma GCC unroll 16
+            for (int r = 0; r < Rows; ++r)
+#pragma GCC unroll 2
+                for (int v = 0; v < kOut; ++v) {
+                    sums[r][v] = add_lane_pairs<Arch>(acc[0][r][2 * v], acc[0][r][std::min(2 * v + 1, Vectors - 1)]);
+                    if (out.bias) sums[r][v] += load_n<Arch>(out.bias + v * kLanes, std::min(kLanes, cols - v * kLanes));
+                }
+            if (cols == kOut * kLanes) store<Rows, kOut, true>(sums, out, cols);
+            else store<Rows, kOut, false>(sums, out, cols);
+        } else {
+            if (cols == Vectors * kLanes) store<Rows, Vectors, true>(acc[0], out, cols);
+            else store<Rows, Vectors, false>(acc[0], out, cols);
+        }
     }
 
     // Adds C when accumulating, then writes the tile through the epilogue.
@@ -413,80 +435,24 @@ struct Gemm {
     template <Act A>
     using TileFn = void (*)(const float * const *, int64_t, int64_t, const float *, int64_t, const Output<A> &, int64_t);
 
-    template <int Rows, int Vectors, Act A>
+    template <int Rows, int Vectors, Act A, bool Paired>
     static constexpr TileFn<A> tile_if_used() {
-        if constexpr (Vectors <= kPanelVectors) return tile<Rows, Vectors, A>;
+        if constexpr (Paired ? kLanes == 16 : Vectors <= kPanelVectors) return tile<Rows, Vectors, A, Paired>;
         else return nullptr;
     }
-    template <Act A, size_t... R>
+    template <Act A, bool Paired, size_t... R>
     static constexpr std::array<std::array<TileFn<A>, 3>, sizeof...(R)> tile_table(std::index_sequence<R...>) {
-        return {{{tile_if_used<R + 1, 1, A>(), tile_if_used<R + 1, 2, A>(), tile_if_used<R + 1, 3, A>()}...}};
+        return {{{tile_if_used<R + 1, 1, A, Paired>(), tile_if_used<R + 1, 2, A, Paired>(),
+                  tile_if_used<R + 1, 3, A, Paired>()}...}};
     }
-    // tiles<A>[rows - 1][vectors - 1], vectors <= kPanelVectors
+    // tiles<A>[rows - 1][vectors - 1], vectors <= kPanelVectors; paired_tiles<A>[rows - 1][
+    // pair_vectors(cols) - 1] for a panel packed by pairs of rows
     template <Act A>
-    static constexpr std::array<std::array<TileFn<A>, 3>, kRows> tiles = tile_table<A>(std::make_index_sequence<kRows>());
-
-    // One tile of Rows x n outputs (n = cols <= 24) from B packed by pairs of rows (see k_paired),
-    // H = pair_vectors(n) sums per row, each over the even and the odd k in alternate lanes (added
-    // when stored). Runs of even length, or a single run (its last k then alone: B's odd lanes are
-    // zero there, and a[k] is not read).
-    template <int Rows, int H, Act A>
-    static void k_pair_tile(const float * const * a_rows, int64_t segments, int64_t seg_len, const float * b,
-                            int64_t, const Output<A> & out, int64_t cols) {
-        using V = Vec<Arch>;
-        constexpr int64_t kPairFloats = H * kLanes;
-        V acc[Rows][H];
-#pragma GCC unroll 16
-        for (int r = 0; r < Rows; ++r)
-#pragma GCC unroll 3
-            for (int h = 0; h < H; ++h) acc[r][h] = V(0.f);
-        auto step = [&](const float * const * a, const float * bp, int64_t p, auto single) {
-            V bv[H];
-#pragma GCC unroll 3
-            for (int h = 0; h < H; ++h) bv[h] = V::load_unaligned(bp + h * kLanes);
-#pragma GCC unroll 16
-            for (int r = 0; r < Rows; ++r) {
-                const V av = decltype(single)::value ? V(a[r][p]) : broadcast_pair<Arch>(a[r] + p);
-#pragma GCC unroll 3
-                for (int h = 0; h < H; ++h) acc[r][h] = multiply_add<Arch>(av, bv[h], acc[r][h]);
-            }
-        };
-        for (int64_t s = 0; s < segments; ++s) {
-            const float * a[Rows];
-#pragma GCC unroll 16
-            for (int r = 0; r < Rows; ++r) a[r] = a_rows[s * Rows + r];
-            const float * bp = b + s * seg_len / 2 * kPairFloats;
-            int64_t p = 0;
-            for (; p + 2 <= seg_len; p += 2, bp += kPairFloats) step(a, bp, p, std::false_type());
-            if (p < seg_len) step(a, bp, p, std::true_type());
-        }
-        // The sums of columns [0, 16) and [16, 24): vectors of the plain tiles' layout.
-        constexpr int kVectors = (H + 1) / 2;
-        V sums[Rows][kVectors];
-#pragma GCC unroll 16
-        for (int r = 0; r < Rows; ++r)
-#pragma GCC unroll 2
-            for (int v = 0; v < kVectors; ++v) {
-                sums[r][v] = add_lane_pairs<Arch>(acc[r][2 * v], acc[r][std::min(2 * v + 1, H - 1)]);
-                if (out.bias) sums[r][v] += load_n<Arch>(out.bias + v * kLanes, std::min(kLanes, cols - v * kLanes));
-            }
-        if (cols == kVectors * kLanes) store<Rows, kVectors, true>(sums, out, cols);
-        else store<Rows, kVectors, false>(sums, out, cols);
-    }
-    template <int Rows, int H, Act A>
-    static constexpr TileFn<A> k_pair_tile_if_used() {
-        if constexpr (kLanes == 16) return k_pair_tile<Rows, H, A>;
-        else return nullptr;
-    }
-    template <Act A, size_t... R>
-    static constexpr std::array<std::array<TileFn<A>, 3>, sizeof...(R)> k_pair_tile_table(std::index_sequence<R...>) {
-        return {{{k_pair_tile_if_used<R + 1, 1, A>(), k_pair_tile_if_used<R + 1, 2, A>(),
-                  k_pair_tile_if_used<R + 1, 3, A>()}...}};
-    }
-    // k_pair_tiles<A>[rows - 1][pair_vectors(n) - 1]
+    static constexpr std::array<std::array<TileFn<A>, 3>, kRows> tiles =
+        tile_table<A, false>(std::make_index_sequence<kRows>());
     template <Act A>
-    static constexpr std::array<std::array<TileFn<A>, 3>, kRows> k_pair_tiles =
-        k_pair_tile_table<A>(std::make_index_sequence<kRows>());
+    static constexpr std::array<std::array<TileFn<A>, 3>, kRows> paired_tiles =
+        tile_table<A, true>(std::make_index_sequence<kRows>());
 
     struct Problem {
         int64_t m = 0, n = 0, segments = 1, seg_len = 0;
@@ -518,7 +484,7 @@ struct Gemm {
         const int64_t chunk_rows = Gemm::chunk_rows(k);
         const float ** pointers = scratch_pointers(chunk_rows * g.segments);
 
-        // The last panel is read by k_pair_tile where it is packed by pairs of rows, unless a run
+        // The last panel is read by paired tiles where it is packed by pairs of rows, unless a run
         // of odd length would end inside a pair. It is read from a plain packed copy then, and
         // where it is read in place with a partial vector.
         const int64_t last_panel = (g.n - 1) / kPanel, last_j0 = last_panel * kPanel, last_cols = g.n - last_j0;
@@ -554,8 +520,9 @@ struct Gemm {
                 if (g.packed) b = g.b + k * j0, b_stride = vectors * kLanes;
                 if (panel == last_panel && tail_panel) b = tail_panel, b_stride = vectors * kLanes;
                 const bool pairs = panel == last_panel && k_pairs;
-                const auto & tile_fns = pairs ? k_pair_tiles<A> : tiles<A>;
+                const auto & tile_fns = pairs ? paired_tiles<A> : tiles<A>;
                 const int64_t tile_vectors = pairs ? pair_vectors(cols) : vectors;
+                if (pairs) b_stride = tile_vectors * kLanes;
                 for (int64_t t0 = i0; t0 < i1; t0 += kRows) {
                     const int64_t rows = std::min<int64_t>(kRows, i1 - t0);
                     const Output<A> out{g.c + t0 * g.ldc + j0, g.ldc, g.bias ? g.bias + j0 : nullptr,

@@ -286,9 +286,12 @@ struct Gemm {
         return p / 2 * pair_vectors(cols) * kLanes + c / kHalf * kLanes + c % kHalf * 2 + p % 2;
     }
 
+    // Floats per row of a panel of `cols` columns in the plain packed layout: whole vectors.
+    static int64_t plain_width(int64_t cols) { return (cols + kLanes - 1) / kLanes * kLanes; }
+
     static int64_t packed_panel_size(int64_t k, int64_t cols) {
         if (k_paired(k, cols)) return (k + 1) / 2 * pair_vectors(cols) * kLanes;
-        return k * ((cols + kLanes - 1) / kLanes * kLanes);
+        return k * plain_width(cols);
     }
     static int64_t packed_b_size(int64_t k, int64_t n) {
         const int64_t last = (n - 1) / kPanel * kPanel;  // the last panel's first column
@@ -298,7 +301,7 @@ struct Gemm {
     // A panel packed by pairs of rows, copied into the plain packed layout (for kernels that read
     // it so).
     static const float * plain_copy(const float * panel, int64_t k, int64_t cols) {
-        const int64_t width = (cols + kLanes - 1) / kLanes * kLanes;
+        const int64_t width = plain_width(cols);
         float * plain = scratch_floats(Scratch::TailPanel, k * width);
         for (int64_t p = 0; p < k; ++p)
             for (int64_t c = 0; c < width; ++c) plain[p * width + c] = c < cols ? panel[pair_index(p, c, cols)] : 0.f;
@@ -322,7 +325,7 @@ struct Gemm {
                     for (int64_t c = 0; c < cols; ++c) panel[pair_index(p, c, cols)] = value(c);
                     continue;
                 }
-                const int64_t width = (cols + kLanes - 1) / kLanes * kLanes;
+                const int64_t width = plain_width(cols);
                 float * to = panel + p * width;
                 for (int64_t c = 0; c < cols; ++c) to[c] = value(c);
                 std::memset(to + cols, 0, (width - cols) * sizeof(float));
@@ -495,7 +498,7 @@ struct Gemm {
             if (last_paired && !k_pairs) {
                 tail_panel = plain_copy(g.b + k * last_j0, k, last_cols);
             } else if (!g.packed && g.n % kLanes != 0) {
-                const int64_t width = (last_cols + kLanes - 1) / kLanes * kLanes;
+                const int64_t width = plain_width(last_cols);
                 float * copy = scratch_floats(Scratch::TailPanel, k * width);
                 for (int64_t p = 0; p < k; ++p) {
                     std::memcpy(copy + p * width, g.b + p * g.ldb + last_j0, last_cols * sizeof(float));

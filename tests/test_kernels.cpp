@@ -372,9 +372,11 @@ TEST_CASE("kernels: fast expand_depthwise equals the reference up to rounding", 
                           {1, 10, 10, 6, 16, 3, 1, 2, krun::Padding::Same}, {3, 4, 5, 7, 9, 3, 1, 1, krun::Padding::Valid},
                           // expanded whole (under 128 KiB), with enough work for several threads
                           {1, 14, 14, 40, 250, 5, 1, 1, krun::Padding::Same}, {2, 15, 13, 24, 160, 3, 2, 1, krun::Padding::Same},
-                          // expanded images of more than 2 MiB: computed row by row (with AVX-512 from 128 KiB)
+                          // expanded images of more than 2 MiB: computed row by row (with AVX-512 from 128 KiB),
+                          // threads sharing the rows read across their shares' boundaries (not with dilation)
                           {1, 64, 66, 8, 131, 3, 2, 1, krun::Padding::Same}, {2, 48, 50, 4, 232, 3, 1, 1, krun::Padding::Same},
-                          {1, 47, 49, 5, 240, 5, 1, 1, krun::Padding::Valid},
+                          {1, 47, 49, 5, 240, 5, 1, 1, krun::Padding::Valid}, {1, 48, 34, 6, 72, 5, 2, 1, krun::Padding::Same},
+                          {1, 40, 40, 4, 64, 3, 1, 2, krun::Padding::Same},
                           // 7 output rows: threads split the expanded channels (a partial last panel)
                           {1, 13, 64, 8, 650, 3, 2, 1, krun::Padding::Same}, {1, 7, 80, 6, 1000, 5, 1, 1, krun::Padding::Same}};
     int index = 0;

@@ -23,8 +23,8 @@ std::vector<const Kernels *> supported_tables();
 // Per-thread scratch memory of the SIMD kernels, grown on demand and kept for the next call.
 // These live in dispatch.cpp, compiled for baseline x86-64: the standard-library code behind them
 // must not be compiled with AVX-512 flags, where the linker could pick it for the whole program.
-enum class Scratch { TailPanel, Rows, Zeros, Ring, PaddedRows, PadRun };
-constexpr int kScratchSlots = static_cast<int>(Scratch::PadRun) + 1;
+enum class Scratch { TailPanel, Rows, Zeros, Ring, PaddedRows, PadRun, Halo };
+constexpr int kScratchSlots = static_cast<int>(Scratch::Halo) + 1;
 float * scratch_floats(Scratch slot, int64_t n);
 const float ** scratch_pointers(int64_t n);
 // n zeros (the input of a convolution tap that falls in the padding).

@@ -1065,13 +1065,26 @@ struct RowMargins {
     bool any() const { return left + right > 0; }
 };
 
+// Writes row r of a ring or halo slot with its margins: zeros, then produce(r, at) the row's
+// values, then zeros.
+template <class Produce>
+void write_with_margins(const Conv2dArgs & d, const RowMargins & margins, int64_t r, float * slot,
+                        const Produce & produce) {
+    const int64_t channels = d.in_channels;
+    std::memset(slot, 0, margins.left * channels * sizeof(float));
+    produce(r, slot + margins.left * channels);
+    std::memset(slot + (margins.left + d.in_w) * channels, 0, margins.right * channels * sizeof(float));
+}
+
 // Channels `range` of the output rows that next_rows() gives (UnitRanges, until an empty one) of
 // depthwise convolution d, from a ring of kernel_h input rows held with their margins (RowMargins,
 // zeros): produce(r, to) writes (at least those channels of) input row r (image * in_h + iy, in_w
-// pixels) at `to` when an output row first reads it; it stays for the next output rows.
-template <class NextRows, class Produce>
+// pixels) at `to` when an output row first reads it; it stays for the next output rows. Rows for
+// which held_elsewhere(r) gives a pointer (to the row, past its left margin) are read there.
+template <class NextRows, class Produce, class HeldElsewhere>
 void depthwise_rows_from_ring(const Conv2dArgs & d, DepthwiseRowFn compute_row, Scratch scratch,
-                              const NextRows & next_rows, ChannelRange range, const Produce & produce) {
+                              const NextRows & next_rows, ChannelRange range, const Produce & produce,
+                              const HeldElsewhere & held_elsewhere) {
     const RowMargins margins(d);
     const int64_t kh = d.kernel_h, channels = d.in_channels;
     const int64_t slot_elems = (margins.left + d.in_w + margins.right) * channels;
@@ -1086,14 +1099,12 @@ void depthwise_rows_from_ring(const Conv2dArgs & d, DepthwiseRowFn compute_row, 
             for (int64_t ky = 0; ky < kh; ++ky) {
                 in_rows[ky] = nullptr;
                 if (wanted[ky] < 0) continue;
+                if ((in_rows[ky] = held_elsewhere(wanted[ky]))) continue;
                 int64_t slot = index_of(held, kh, wanted[ky]);
                 if (slot == kh) {  // not there: into a slot this output row does not read
                     slot = 0;
                     while (held[slot] >= 0 && index_of(wanted, kh, held[slot]) < kh) ++slot;
-                    float * to = ring + slot * slot_elems;
-                    std::memset(to, 0, margins.left * channels * sizeof(float));
-                    produce(wanted[ky], to + margins.left * channels);
-                    std::memset(to + (margins.left + d.in_w) * channels, 0, margins.right * channels * sizeof(float));
+                    write_with_margins(d, margins, wanted[ky], ring + slot * slot_elems, produce);
                     held[slot] = wanted[ky];
                 }
                 in_rows[ky] = ring + slot * slot_elems + margins.left * channels;
@@ -1102,6 +1113,84 @@ void depthwise_rows_from_ring(const Conv2dArgs & d, DepthwiseRowFn compute_row, 
         }
     }
 }
+
+// For depthwise_rows_from_ring: every row in the ring.
+const float * none_elsewhere(int64_t) { return nullptr; }
+
+// The input rows that two neighbouring threads' shares of output rows both read (SharedUnits'
+// initial shares; up to kernel_h - 1 rows at each boundary between shares), held in one buffer
+// that all threads read, so that each is produced once: by the first thread to need it, the others
+// waiting for it. Each thread first claims its half of the rows at both ends of its share. Produced
+// in each thread's ring instead, they cost a row in eight of MobileNet's 14-row images at 2 threads.
+class HaloRows {
+public:
+    // For `threads` threads sharing `rows` output rows (1: none, as where threads split channels).
+    // The rows of one kernel are consecutive input rows only without dilation: else none.
+    HaloRows(const Conv2dArgs & d, int threads, int64_t rows)
+        : d_(d), margins_(d), slot_elems_((margins_.left + d.in_w + margins_.right) * d.in_channels),
+          per_boundary_(d.kernel_h - 1), boundaries_(d.dilation_h == 1 ? threads - 1 : 0) {
+        buffer_ = scratch_floats(Scratch::Halo, boundaries_ * per_boundary_ * slot_elems_);
+        for (int b = 0; b < boundaries_; ++b) {
+            // The first input row (not in the padding) that the first output row after the boundary
+            // reads, and the last one that the output row before it reads: both read the rows
+            // between (none where the two lie in different images).
+            const int64_t below = rows * (b + 1) / threads;
+            int64_t lo = -1, hi = -1;
+            for (int64_t ky = 0; ky < d.kernel_h && lo < 0; ++ky) lo = input_row(d, below, ky);
+            for (int64_t ky = d.kernel_h - 1; ky >= 0 && hi < 0; --ky) hi = input_row(d, below - 1, ky);
+            if (lo >= 0 && hi >= lo) boundary_[b] = {lo, (lo + hi + 2) / 2, hi + 1};
+            for (int64_t i = 0; i < per_boundary_; ++i) state_[b * per_boundary_ + i].store(kFree);
+        }
+    }
+    // Produces the rows at the two ends of thread t's share that are its to produce.
+    template <class Produce>
+    void claim_own(int t, const Produce & produce) {
+        if (t > 0 && t <= boundaries_)
+            for (int64_t r = boundary_[t - 1].mid; r < boundary_[t - 1].hi; ++r) get(r, produce);
+        if (t < boundaries_)
+            for (int64_t r = boundary_[t].lo; r < boundary_[t].mid; ++r) get(r, produce);
+    }
+    // Input row r past its left margin, produced first if no thread has claimed it; nullptr if it
+    // is not a row read across a boundary.
+    template <class Produce>
+    const float * get(int64_t r, const Produce & produce) {
+        for (int b = 0; b < boundaries_; ++b) {
+            const Boundary & boundary = boundary_[b];
+            if (r < boundary.lo || r >= boundary.hi) continue;
+            const int64_t index = b * per_boundary_ + (r - boundary.lo);
+            float * slot = buffer_ + index * slot_elems_;
+            int expected = kFree;
+            if (state_[index].compare_exchange_strong(expected, kBusy, std::memory_order_relaxed)) {
+                write_with_margins(d_, margins_, r, slot, produce);
+                state_[index].store(kDone, std::memory_order_release);
+            } else {
+                while (state_[index].load(std::memory_order_acquire) != kDone) pause();
+            }
+            return slot + margins_.left * d_.in_channels;
+        }
+        return nullptr;
+    }
+
+private:
+    enum { kFree, kBusy, kDone };
+    static void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+        _mm_pause();
+#endif
+    }
+    // Input rows [lo, hi) are read on both sides of a boundary; the thread before it produces
+    // [lo, mid), the thread after it [mid, hi).
+    struct Boundary {
+        int64_t lo = 0, mid = 0, hi = 0;
+    };
+    const Conv2dArgs & d_;
+    RowMargins margins_;
+    int64_t slot_elems_, per_boundary_;
+    int boundaries_;
+    float * buffer_;
+    Boundary boundary_[kMaxThreads];
+    std::atomic<int> state_[kMaxThreads * (kMaxExpandDepthwiseRows - 1)];
+};
 
 template <class Arch>
 void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
@@ -1119,7 +1208,8 @@ void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
         if (copy_rows) {
             depthwise_rows_from_ring(
                 a, compute_row, Scratch::PaddedRows, [&] { return units.take(t, 1, a.kernel_h); }, {0, a.in_channels},
-                [&](int64_t r, float * to) { copy_floats<Arch>(to, a.input + r * in_row_elems, in_row_elems); });
+                [&](int64_t r, float * to) { copy_floats<Arch>(to, a.input + r * in_row_elems, in_row_elems); },
+                none_elsewhere);
             return;
         }
         const float ** in_rows = scratch_pointers(a.kernel_h);
@@ -1140,8 +1230,9 @@ void depthwise_conv2d(const DepthwiseConv2dArgs & d) {
 // expanded image is large, each thread takes a range of output rows and keeps the expanded input
 // rows they read in a ring of kernel_h rows (depthwise_rows_from_ring): an expanded row is computed
 // (a GEMM over its pixels) when an output row first needs it, and stays in cache for the next
-// output rows. A smaller one stays in cache anyway, and the GEMM on all its pixels at once reads
-// its weights only once: it is expanded whole, into a buffer. Where "smaller" ends was measured
+// output rows (rows that two threads' ranges both read are computed once: HaloRows). A smaller
+// one stays in cache anyway, and the GEMM on all its pixels at once reads its weights only once:
+// it is expanded whole, into a buffer. Where "smaller" ends was measured
 // on MobileNetV2 1.0 and V3-Large at 224 on the two machines krun was tuned on: with AVX2 (Zen 3,
 // 512 KiB L2), row by row wins on 112x112x96 (4.6 MiB), is even on 56x56x144 (1.7 MiB) and loses
 // on the smaller ones; with AVX-512 (Zen 5, 1 MiB L2) it also wins on 56x56x144 down to 14x14x384
@@ -1195,16 +1286,20 @@ void expand_depthwise(const Conv2dArgs & e, const DepthwiseConv2dArgs & dw) {
     with_act(e.epilogue, [&](auto act) { expand = expand_row<Arch, act()>; });
     const DepthwiseRowFn compute_row = depthwise_row_for<Arch>(d);
     SharedUnits units(threads, rows);  // output rows, where threads split them
+    HaloRows halo(d, split_channels ? 1 : threads, rows);
     run_parallel(threads, [&](int t, int count) {
         ChannelRange channels{0, e.out_channels};
         if (split_channels)
             channels = {panels * t / count * kPanel, std::min(e.out_channels, panels * (t + 1) / count * kPanel)};
-        UnitRange all_rows{0, rows};  // each thread's, once, where threads split the channels
-        auto next_rows = [&] { return split_channels ? std::exchange(all_rows, {}) : units.take(t, 1, d.kernel_h); };
-        depthwise_rows_from_ring(d, compute_row, Scratch::Ring, next_rows, channels, [&](int64_t r, float * to) {
+        auto produce = [&](int64_t r, float * to) {
             expand(e, e.input + r * e.in_w * e.in_channels, to, channels.begin / kPanel,
                    (channels.end + kPanel - 1) / kPanel);
-        });
+        };
+        UnitRange all_rows{0, rows};  // each thread's, once, where threads split the channels
+        auto next_rows = [&] { return split_channels ? std::exchange(all_rows, {}) : units.take(t, 1, d.kernel_h); };
+        halo.claim_own(t, produce);
+        depthwise_rows_from_ring(d, compute_row, Scratch::Ring, next_rows, channels, produce,
+                                 [&](int64_t r) { return halo.get(r, produce); });
     });
 }
 

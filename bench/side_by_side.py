@@ -87,6 +87,7 @@ CASES = {
 }
 
 RUNTIMES = ["krun", "tensorflow", "onnxruntime", "litert", "tfjs"]
+TURN_ORDER = ["krun", "litert", "onnxruntime", "tensorflow", "tfjs"]  # see the rounds in main()
 RUNTIME_TITLES = {
     "krun": "krun",
     "tensorflow": "TensorFlow",
@@ -533,7 +534,9 @@ def fmt_ms(ms):
         return "%.1f" % ms
     if ms >= 1:
         return "%.2f" % ms
-    return "%.3f" % ms
+    if ms >= 0.1:
+        return "%.3f" % ms
+    return "%.4f" % ms
 
 
 def cell(row, batch):
@@ -554,7 +557,8 @@ def cell(row, batch):
 def ratios(data):
     """{(case, threads): (krun / best other, best other runtime)}. With rounds, the median over
     rounds of krun's round median over the fastest other runtime's in the same round (a model's
-    runtimes take turns within a minute or two, so that a drifting machine weighs on both);
+    runtimes take turns at one thread count within about a minute, so that a drifting machine
+    weighs on both);
     the best other runtime named is the one with the lowest median."""
     out = {}
     for case in CASES:
@@ -589,7 +593,9 @@ def rounds_text(data):
     if rounds == 1:
         return "One round."
     return ("Every runtime was timed in %d rounds; in a round, the runtimes take turns model by "
-            "model. Each time is the median of the %d rounds' medians." % (rounds, rounds))
+            "model and thread count by thread count (krun first in odd rounds, last in even "
+            "ones, next to LiteRT and ONNX Runtime). Each time is the median of the %d rounds' "
+            "medians." % (rounds, rounds))
 
 
 def load_text(data):
@@ -632,7 +638,7 @@ def write_markdown(data, path):
                                                          ratio))
     lines += ["", "krun / best other: krun's time over the fastest other runtime whose "
               "output agrees with Keras (> 1: krun is slower); with rounds, the median of "
-              "the rounds' ratios, each between times taken a minute or two apart. error: "
+              "the rounds' ratios, each between times taken within about a minute. error: "
               "the runtime failed, see Errors below."]
     if any("error" not in r and not r["agrees"] for r in data["results"]):
         lines += ["✗ = output differs from Keras by more than %g (see Agreement); such a "
@@ -684,6 +690,8 @@ def write_markdown(data, path):
         "|---|---|---|",
     ]
     for name, spec in MODELS.items():
+        if name not in data["params"]:
+            continue  # not measured yet
         what = spec.get("desc") or ("keras.applications.%s(input_shape=(224, 224, 3), "
                                     "weights=None, classes=1000), application defaults"
                                     % spec["app"])
@@ -872,17 +880,20 @@ def main(argv):
         versions.update(keras=prep["keras"], tensorflowjs=prep["tensorflowjs"],
                         tf2onnx=prep["tf2onnx"], onnx_opset=prep["onnx_opset"])
 
-    # The runtimes take turns model by model, round after round: a machine whose speed drifts
-    # (other load, clock) then weighs on all of them alike, and the times compared in a round's
-    # ratio (ratios()) are a minute or two apart, not the length of a round.
+    # The runtimes take turns model by model and thread count by thread count, round after
+    # round: a machine whose speed drifts (other load, clock) then weighs on all of them alike,
+    # and the times compared in a round's ratio (ratios()) are well under a minute apart, not the
+    # length of a round. krun goes next to its closest rivals, first in even rounds and last in
+    # odd ones, so that the place in the order favours no runtime.
     by_model = {}
     for case in args.cases:
         by_model.setdefault(CASES[case][0], []).append(case)
+    turn_order = [rt for rt in TURN_ORDER if rt in args.only]
     rounds = {}
     for r in range(args.rounds):
         for model, cases in by_model.items():
-            for rt in args.only:
-                for t in args.threads:
+            for t in args.threads:
+                for rt in (turn_order if r % 2 == 0 else turn_order[::-1]):
                     if rt == "tfjs" and t != 1:
                         continue  # TFJS_THREADS_NOTE
                     print("round %d of %d: %s, %s, %d thread(s)" % (

@@ -174,7 +174,8 @@ void run_bench(const krun::Model & model, const std::vector<krun::Tensor> & inpu
     }
     std::sort(ms.begin(), ms.end());
     const double median = runs % 2 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2;
-    std::cout << std::fixed << std::setprecision(3) << "bench: " << runs << " runs, median " << median << " ms, min "
+    // 0.1 us resolution: small models run in a few microseconds.
+    std::cout << std::fixed << std::setprecision(4) << "bench: " << runs << " runs, median " << median << " ms, min "
               << ms[0] << " ms\nload: " << load_ms << " ms (read, parse, bind, fuse, pack)\n"
               << std::defaultfloat;
 }

@@ -82,6 +82,29 @@ void depthwise(benchmark::State & state, int64_t size, int64_t channels, int64_t
     set_flops(state, 2.0 * w.out * w.out * channels * 9);
 }
 
+// A MobileNetV2 block's 1x1 expansion and the depthwise 3x3 SAME after it, fused
+// (Kernels::expand_depthwise), bias and ReLU6 after each; packed expansion weights.
+void expand_depthwise(benchmark::State & state, int64_t size, int64_t in_c, int64_t expanded_c, int64_t stride) {
+    krun::Conv2dArgs e;
+    e.batch = 1, e.in_h = e.out_h = e.in_w = e.out_w = size, e.in_channels = in_c, e.out_channels = expanded_c;
+    const Floats input = random_values(size * size * in_c), expand_bias = random_values(expanded_c);
+    const Floats expand_kernel = setup(state, random_values(in_c * expanded_c), in_c, expanded_c);
+    e.input = input.data(), e.kernel = expand_kernel.data(), e.bias = expand_bias.data(), e.packed = true;
+    e.epilogue.activation = {krun::Unary::Relu6};
+    krun::DepthwiseConv2dArgs d;
+    krun::Conv2dArgs & a = d.geometry;
+    a.batch = 1, a.in_h = a.in_w = size, a.in_channels = a.out_channels = expanded_c;
+    a.kernel_h = a.kernel_w = 3, a.stride_h = a.stride_w = stride;
+    const krun::AxisWindow w = krun::axis_window(size, 3, stride, 1, krun::Padding::Same);
+    a.out_h = a.out_w = w.out, a.pad_top = a.pad_left = w.pad_before;
+    const Floats kernel = random_values(9 * expanded_c), bias = random_values(expanded_c);
+    Floats output(w.out * w.out * expanded_c);
+    a.kernel = kernel.data(), a.bias = bias.data(), a.output = output.data();
+    a.epilogue.activation = {krun::Unary::Relu6};
+    for (auto _ : state) table(state).expand_depthwise(e, d);
+    set_flops(state, 2.0 * size * size * in_c * expanded_c + 2.0 * w.out * w.out * expanded_c * 9);
+}
+
 // Dense 1280 -> 1000 at batch 1 (the classifier).
 void BM_dense_1280_1000(benchmark::State & state) {
     const int64_t k = 1280, n = 1000;
@@ -105,6 +128,10 @@ void BM_pointwise_7x960_to_320(benchmark::State & s) { conv(s, 7, 960, 320, 1, 1
 void BM_pointwise_7x960_to_160(benchmark::State & s) { conv(s, 7, 960, 160, 1, 1); }
 void BM_pointwise_7x576_to_96(benchmark::State & s) { conv(s, 7, 576, 96, 1, 1); }
 void BM_pointwise_7x320_to_1280(benchmark::State & s) { conv(s, 7, 320, 1280, 1, 1); }
+void BM_expand_depthwise_112x16_to_96_s2(benchmark::State & s) { expand_depthwise(s, 112, 16, 96, 2); }
+void BM_expand_depthwise_56x24_to_144_s1(benchmark::State & s) { expand_depthwise(s, 56, 24, 144, 1); }
+void BM_expand_depthwise_14x96_to_576_s1(benchmark::State & s) { expand_depthwise(s, 14, 96, 576, 1); }
+void BM_expand_depthwise_7x160_to_960_s1(benchmark::State & s) { expand_depthwise(s, 7, 160, 960, 1); }
 void BM_depthwise_112x96_s2(benchmark::State & s) { depthwise(s, 112, 96, 2); }
 void BM_depthwise_56x144_s1(benchmark::State & s) { depthwise(s, 56, 144, 1); }
 void BM_depthwise_14x576_s1(benchmark::State & s) { depthwise(s, 14, 576, 1); }
@@ -120,6 +147,10 @@ void depthwise_args(benchmark::internal::Benchmark * b) {
     b->Args({0, 1, 0})->Args({1, 1, 0})->Args({1, 2, 0});
     b->ArgNames({"fast", "threads", "packed"})->Unit(benchmark::kMicrosecond);
 }
+void packed_args(benchmark::internal::Benchmark * b) {
+    b->Args({0, 1, 1})->Args({1, 1, 1})->Args({1, 2, 1});
+    b->ArgNames({"fast", "threads", "packed"})->Unit(benchmark::kMicrosecond);
+}
 
 }  // namespace
 
@@ -133,6 +164,10 @@ BENCHMARK(BM_pointwise_7x960_to_320)->Apply(weight_args);
 BENCHMARK(BM_pointwise_7x960_to_160)->Apply(weight_args);
 BENCHMARK(BM_pointwise_7x576_to_96)->Apply(weight_args);
 BENCHMARK(BM_pointwise_7x320_to_1280)->Apply(weight_args);
+BENCHMARK(BM_expand_depthwise_112x16_to_96_s2)->Apply(packed_args);
+BENCHMARK(BM_expand_depthwise_56x24_to_144_s1)->Apply(packed_args);
+BENCHMARK(BM_expand_depthwise_14x96_to_576_s1)->Apply(packed_args);
+BENCHMARK(BM_expand_depthwise_7x160_to_960_s1)->Apply(packed_args);
 BENCHMARK(BM_depthwise_112x96_s2)->Apply(depthwise_args);
 BENCHMARK(BM_depthwise_56x144_s1)->Apply(depthwise_args);
 BENCHMARK(BM_depthwise_14x576_s1)->Apply(depthwise_args);

@@ -1,12 +1,15 @@
 // One loaded model run from 8 threads at once gives the results of a single run, bit for bit
-// (Model::run is const and documented thread-safe). tools/sanitize.sh runs this under
-// ThreadSanitizer.
+// (Model::run is const and documented thread-safe); batches split over threads; the benching of
+// the kernel threads. tools/sanitize.sh runs this under ThreadSanitizer.
 #include <catch2/catch.hpp>
+
+#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
 #include <thread>
 
+#include "kernels/fast/fast.h"
 #include "loader/npy.h"
 #include "support/helpers.h"
 
@@ -122,4 +125,50 @@ TEST_CASE("concurrency: a batch run sample by sample on several threads gives ea
         INFO("sample " << s);
         CHECK(std::memcmp(together[0].data() + s * expected.size(), expected.data(), expected.size() * 4) == 0);
     }
+}
+
+// TeamBench (kernels/fast/fast.h) on made-up times: when another program keeps a core from one of
+// the kernel threads, kernel calls run on one thread for a while, longer each time it happens
+// again, and try the team again after.
+TEST_CASE("concurrency: a parallel region that waited milliseconds for a thread benches the team for a while",
+          "[concurrency]") {
+    using fast::TeamBench;
+    TeamBench bench;
+    int64_t now = int64_t{1} << 40;
+    bench.note_region(TeamBench::kStragglerWaitNs - 1, now);  // a region on a busy but fair machine
+    CHECK_FALSE(bench.flagged());
+    CHECK_FALSE(bench.benched(now));
+    bench.note_region(TeamBench::kStragglerWaitNs, now);
+    REQUIRE(bench.flagged());
+    CHECK(bench.benched(now + TeamBench::kFirstBenchNs - 1));
+    CHECK_FALSE(bench.benched(now + TeamBench::kFirstBenchNs));
+    CHECK_FALSE(bench.flagged());
+    now += TeamBench::kFirstBenchNs;  // the try waits again: twice as long
+    bench.note_region(TeamBench::kStragglerWaitNs, now);
+    CHECK(bench.benched(now + 2 * TeamBench::kFirstBenchNs - 1));
+    CHECK_FALSE(bench.benched(now + 2 * TeamBench::kFirstBenchNs));
+    now += 2 * TeamBench::kFirstBenchNs;  // the try does not wait: the next bench is short again
+    bench.note_region(0, now);
+    bench.note_region(TeamBench::kStragglerWaitNs, now);
+    CHECK_FALSE(bench.benched(now + TeamBench::kFirstBenchNs));
+    for (int i = 0; i < 40; ++i) bench.note_region(TeamBench::kStragglerWaitNs, now);  // at most the longest
+    CHECK(bench.benched(now + TeamBench::kLongestBenchNs - 1));
+    CHECK_FALSE(bench.benched(now + TeamBench::kLongestBenchNs));
+    bench.enabled = false;
+    bench.note_region(TeamBench::kStragglerWaitNs, now);
+    CHECK_FALSE(bench.benched(now));
+}
+
+// The kernels ask the process's TeamBench (disabled in the other tests: tests/main.cpp).
+TEST_CASE("concurrency: kernel calls get one thread while the team is benched", "[concurrency]") {
+    const int threads_before = omp_get_max_threads();
+    omp_set_num_threads(2);
+    fast::TeamBench & bench = fast::team_bench();
+    bench.enabled = true;
+    CHECK(fast::team_threads(2) == 2);
+    fast::note_region_end(fast::now_ns() - 2 * fast::TeamBench::kStragglerWaitNs, 0);  // thread 0 waited 2 ms
+    CHECK(fast::team_threads(2) == 1);
+    bench.enabled = false;
+    CHECK(fast::team_threads(2) == 2);
+    omp_set_num_threads(threads_before);
 }

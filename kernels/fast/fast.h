@@ -33,6 +33,42 @@ inline const float * zeros(int64_t n) { return scratch_floats(Scratch::Zeros, n)
 // The most threads one kernel call uses (SharedUnits holds a share per thread).
 constexpr int kMaxThreads = 64;
 
+// When another program keeps a core busy, an OpenMP thread of ours can go without a CPU for a
+// scheduler tick or more, and every parallel region waits for it (thread 0 waits at a region's
+// start until the others are back from the one before, and at its end until they finish):
+// MobileNetV2 at 2 threads, with one of 2 cores taken by a higher-priority process, ran in 288 ms
+// where one thread takes 3.2, each region starting 8 ms late. A region in which thread 0 waited
+// longer than any does on an idle machine (microseconds) benches the team: kernel calls run on one
+// thread for a while, twice as long after each region that waits again (up to a second), and the
+// first call after it tries the team again. Times are steady-clock nanoseconds. Defined in
+// team.cpp, compiled for baseline x86-64 like the scratch memory above.
+class TeamBench {
+public:
+    static constexpr int64_t kStragglerWaitNs = 1'000'000;
+    static constexpr int64_t kFirstBenchNs = 2'000'000;
+    static constexpr int64_t kLongestBenchNs = 1'000'000'000;
+    // Whether benched() may be true (it is worth reading the clock for).
+    bool flagged() const { return flag_.load(std::memory_order_relaxed); }
+    // Whether the team is benched at now_ns.
+    bool benched(int64_t now_ns);
+    // After a parallel region ending at now_ns in which thread 0 waited waited_ns for the others.
+    void note_region(int64_t waited_ns, int64_t now_ns);
+    // Off: never benched (the tests, so that a kernel called at N threads runs N).
+    std::atomic<bool> enabled{true};
+
+private:
+    std::atomic<bool> flag_{false};
+    std::atomic<int64_t> until_ns_{0}, length_ns_{kFirstBenchNs};
+};
+TeamBench & team_bench();  // the process's
+int64_t now_ns();
+// The threads a kernel call worth `useful` threads gets: at most omp_get_max_threads() and
+// kMaxThreads; 1 while the team is benched.
+int team_threads(int64_t useful);
+// What run_parallel calls after a region that started at start_ns, with the time thread 0 spent in
+// its part.
+void note_region_end(int64_t start_ns, int64_t part_ns);
+
 // Work units [begin, end).
 struct UnitRange {
     int64_t begin = 0, end = 0;

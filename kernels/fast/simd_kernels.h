@@ -40,20 +40,27 @@ constexpr int64_t kMinWorkPerThread = int64_t{1} << 16;
 // Threads worth using for `work` operations split into at most `parts` pieces.
 int threads_for(int64_t work, int64_t parts) {
     if (work < 2 * kMinWorkPerThread) return 1;  // the common small call skips the OpenMP query
-    const int64_t useful = std::min<int64_t>(work / kMinWorkPerThread, parts);
-    const int64_t available = std::min(omp_get_max_threads(), kMaxThreads);
-    return static_cast<int>(std::max<int64_t>(1, std::min(available, useful)));
+    return team_threads(std::min<int64_t>(work / kMinWorkPerThread, parts));
 }
 
-// Calls part(t, threads) on `threads` OpenMP threads (directly when there is one).
+// Calls part(t, threads) on `threads` OpenMP threads (directly when there is one), and tells
+// TeamBench how long thread 0 waited for the others.
 template <class Part>
 void run_parallel(int threads, const Part & part) {
     if (threads <= 1) {
         part(0, 1);
         return;
     }
+    const int64_t start_ns = now_ns();
+    int64_t part_ns = 0;  // thread 0's
 #pragma omp parallel num_threads(threads)
-    part(omp_get_thread_num(), omp_get_num_threads());
+    {
+        const bool first = omp_get_thread_num() == 0;
+        if (first) part_ns = -now_ns();
+        part(omp_get_thread_num(), omp_get_num_threads());
+        if (first) part_ns += now_ns();
+    }
+    note_region_end(start_ns, part_ns);
 }
 
 // Loads and stores of the first `count` floats at p (count <= lane count), never touching memory

@@ -883,8 +883,8 @@ def main(argv):
     # The runtimes take turns model by model and thread count by thread count, round after
     # round: a machine whose speed drifts (other load, clock) then weighs on all of them alike,
     # and the times compared in a round's ratio (ratios()) are well under a minute apart, not the
-    # length of a round. krun goes next to its closest rivals, first in even rounds and last in
-    # odd ones, so that the place in the order favours no runtime.
+    # length of a round. krun goes next to its closest rivals, first in one round and last in
+    # the next, so that the place in the order favours no runtime.
     by_model = {}
     for case in args.cases:
         by_model.setdefault(CASES[case][0], []).append(case)

@@ -63,26 +63,36 @@ void conv(benchmark::State & state, int64_t size, int64_t in_c, int64_t out_c, i
     set_flops(state, 2.0 * w.out * w.out * out_c * k);
 }
 
-// Depthwise 3x3 SAME, bias and ReLU6 fused.
+// A depthwise 3x3 SAME over a size x size x channels image, bias and ReLU6 fused: its arguments,
+// weights and output (the input is the caller's).
+struct Depthwise3x3 {
+    Depthwise3x3(int64_t size, int64_t channels, int64_t stride)
+        : kernel(random_values(9 * channels)), bias(random_values(channels)) {
+        krun::Conv2dArgs & a = args.geometry;
+        a.batch = 1, a.in_h = a.in_w = size, a.in_channels = a.out_channels = channels;
+        a.kernel_h = a.kernel_w = 3, a.stride_h = a.stride_w = stride;
+        const krun::AxisWindow w = krun::axis_window(size, 3, stride, 1, krun::Padding::Same);
+        a.out_h = a.out_w = w.out, a.pad_top = a.pad_left = w.pad_before;
+        output.resize(w.out * w.out * channels);
+        a.kernel = kernel.data(), a.bias = bias.data(), a.output = output.data();
+        a.epilogue.activation = {krun::Unary::Relu6};
+    }
+    double flops() const { return 2.0 * output.size() * 9; }
+    krun::DepthwiseConv2dArgs args;
+    Floats kernel, bias, output;
+};
+
 void depthwise(benchmark::State & state, int64_t size, int64_t channels, int64_t stride) {
     omp_set_num_threads(static_cast<int>(state.range(1)));
     state.SetLabel(table(state).name);
-    krun::DepthwiseConv2dArgs d;
-    krun::Conv2dArgs & a = d.geometry;
-    a.batch = 1, a.in_h = a.in_w = size, a.in_channels = a.out_channels = channels;
-    a.kernel_h = a.kernel_w = 3, a.stride_h = a.stride_w = stride;
-    const krun::AxisWindow w = krun::axis_window(size, 3, stride, 1, krun::Padding::Same);
-    a.out_h = a.out_w = w.out, a.pad_top = a.pad_left = w.pad_before;
-    const Floats input = random_values(size * size * channels), kernel = random_values(9 * channels);
-    const Floats bias = random_values(channels);
-    Floats output(w.out * w.out * channels);
-    a.input = input.data(), a.kernel = kernel.data(), a.bias = bias.data(), a.output = output.data();
-    a.epilogue.activation = {krun::Unary::Relu6};
-    for (auto _ : state) table(state).depthwise_conv2d(d);
-    set_flops(state, 2.0 * w.out * w.out * channels * 9);
+    Depthwise3x3 d(size, channels, stride);
+    const Floats input = random_values(size * size * channels);
+    d.args.geometry.input = input.data();
+    for (auto _ : state) table(state).depthwise_conv2d(d.args);
+    set_flops(state, d.flops());
 }
 
-// A MobileNetV2 block's 1x1 expansion and the depthwise 3x3 SAME after it, fused
+// A MobileNetV2 block's 1x1 expansion and the depthwise 3x3 after it, fused
 // (Kernels::expand_depthwise), bias and ReLU6 after each; packed expansion weights.
 void expand_depthwise(benchmark::State & state, int64_t size, int64_t in_c, int64_t expanded_c, int64_t stride) {
     krun::Conv2dArgs e;
@@ -91,18 +101,9 @@ void expand_depthwise(benchmark::State & state, int64_t size, int64_t in_c, int6
     const Floats expand_kernel = setup(state, random_values(in_c * expanded_c), in_c, expanded_c);
     e.input = input.data(), e.kernel = expand_kernel.data(), e.bias = expand_bias.data(), e.packed = true;
     e.epilogue.activation = {krun::Unary::Relu6};
-    krun::DepthwiseConv2dArgs d;
-    krun::Conv2dArgs & a = d.geometry;
-    a.batch = 1, a.in_h = a.in_w = size, a.in_channels = a.out_channels = expanded_c;
-    a.kernel_h = a.kernel_w = 3, a.stride_h = a.stride_w = stride;
-    const krun::AxisWindow w = krun::axis_window(size, 3, stride, 1, krun::Padding::Same);
-    a.out_h = a.out_w = w.out, a.pad_top = a.pad_left = w.pad_before;
-    const Floats kernel = random_values(9 * expanded_c), bias = random_values(expanded_c);
-    Floats output(w.out * w.out * expanded_c);
-    a.kernel = kernel.data(), a.bias = bias.data(), a.output = output.data();
-    a.epilogue.activation = {krun::Unary::Relu6};
-    for (auto _ : state) table(state).expand_depthwise(e, d);
-    set_flops(state, 2.0 * size * size * in_c * expanded_c + 2.0 * w.out * w.out * expanded_c * 9);
+    Depthwise3x3 d(size, expanded_c, stride);
+    for (auto _ : state) table(state).expand_depthwise(e, d.args);
+    set_flops(state, 2.0 * size * size * in_c * expanded_c + d.flops());
 }
 
 // Dense 1280 -> 1000 at batch 1 (the classifier).

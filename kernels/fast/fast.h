@@ -38,8 +38,8 @@ constexpr int kMaxThreads = 64;
 // start until the others are back from the one before, and at its end until they finish):
 // MobileNetV2 at 2 threads, with one of 2 cores taken by a higher-priority process, ran in 288 ms
 // where one thread takes 3.2, each region starting 8 ms late. A region in which thread 0 waited
-// over 1 ms benches the team (on an idle machine regions wait microseconds; on a shared VM whose
-// host takes a vCPU away for a few milliseconds now and then, that bench is short and right):
+// over 1 ms benches the team (on an idle machine regions wait microseconds; the few waits of
+// milliseconds that an unloaded shared VM shows now and then cost a short bench each):
 // kernel calls run on one thread for 2 ms, twice as long after each region that waits again (up
 // to a second), and the first call after it tries the team again. Times are steady-clock
 // nanoseconds. Defined in team.cpp, compiled for baseline x86-64 like the scratch memory above.
